@@ -1,0 +1,66 @@
+# switchback — every task a developer or CI runs. `make help` lists them.
+#
+# The two commands a new user needs:
+#   make demo   the main job, locally, no AWS needed
+#   make test   every test, including the integration tests against real MariaDB servers
+#
+# Both install what they need when it is missing: Go modules, and mariadb-server from apt.
+
+GO      ?= go
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
+PKGS    := ./...
+# Integration tests start real MariaDB servers; CI=true turns a missing server into a failure.
+TEST_TIMEOUT ?= 9m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: deps deps-go deps-mariadb
+deps: deps-go deps-mariadb ## install everything the tests and the demo need
+
+deps-go:
+	@$(GO) mod download
+
+deps-mariadb:
+	@if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then :; else \
+		echo "==> mariadb-server is missing: installing it from apt (about 15 s)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mariadb-server >/dev/null && \
+		echo "==> mariadb-server installed: $$(/usr/sbin/mariadbd --version)"; \
+	fi
+
+.PHONY: build
+build: deps-go ## build the switchback CLI into bin/
+	$(GO) build -o bin/switchback ./cmd/switchback
+
+.PHONY: lint
+lint: deps-go ## go vet and gofmt
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	@out=$$(gofmt -l .); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: test test-unit test-integration
+test: deps lint ## every test: unit and integration against real MariaDB servers
+	$(GO) test -tags integration -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-unit: deps-go ## unit tests only (plain go test ./...)
+	$(GO) test -count=1 $(PKGS)
+
+test-integration: deps ## only the packages with integration tests
+	$(GO) test -tags integration -count=1 -timeout $(TEST_TIMEOUT) -run 'Integration|Sandbox|Aurora' $(PKGS)
+
+.PHONY: fuzz
+fuzz: deps-go ## fuzz the RDS event decoder for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-30s} ./shared/rdsevent/
+
+.PHONY: demo
+demo: deps build ## the main job, locally: see README
+	@for f in events/*.json; do echo "==> switchback explain-event $$f"; ./bin/switchback explain-event "$$f" || exit 1; echo; done
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin build cdk.out

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/switchback/switchback/shared/replication"
+)
+
+const configureDescription = `
+Sets up verified reverse replication from the new production into the
+rollback target (the old -oldN cluster), from the binary log coordinates the
+green writer reported at switchover. Steps, each reported as done,
+already-done or failed with its duration:
+
+  a. fence the rollback target read-only
+  b. ensure the replication user on production, with exactly REPLICATION
+     CLIENT and REPLICATION SLAVE
+  c. ensure binlog retention on production covers the rollback window
+     (Aurora: mysql.rds_set_configuration; self-managed: binlog expiry)
+  d. create switchback's heartbeat schema on production
+  e. point the rollback target at production from the coordinates (or GTID
+     auto-position with --gtid) and start replication
+  f. wait until both replication threads run with no error
+
+Re-running with the same inputs changes nothing and exits 0. A rollback
+target that already replicates from another source or from other
+coordinates is refused (exit 3) and nothing is changed.
+
+DSNs may come from SWITCHBACK_PRODUCTION_DSN and SWITCHBACK_ROLLBACK_DSN; the
+replication user's password from SWITCHBACK_REPLICATION_PASSWORD (generated
+when absent and a password must be set). Passwords never appear in output.
+
+Exit status: 0 configured or unchanged, 1 failed, 2 usage, 3 refused.
+
+Example:
+  export SWITCHBACK_PRODUCTION_DSN='admin:…@tcp(orders-prod.cluster-xyz.us-east-1.rds.amazonaws.com:3306)/'
+  export SWITCHBACK_ROLLBACK_DSN='admin:…@tcp(orders-prod-old1.cluster-xyz.us-east-1.rds.amazonaws.com:3306)/'
+  switchback configure --binlog-file mysql-bin-changelog.000003 --binlog-position 40134574
+`
+
+// errRefusedExit marks a refusal: exit code 3.
+var errRefusedExit = errors.New("refused")
+
+func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "configure", "--production DSN --rollback DSN --binlog-file F --binlog-position P [flags]", configureDescription)
+	var pf pairFlags
+	pf.register(fs)
+	file := fs.String("binlog-file", "", "binlog file on production to replicate from (from the coordinates event)")
+	pos := fs.String("binlog-position", "", "binlog position in that file (from the coordinates event)")
+	gtid := fs.Bool("gtid", false, "use GTID auto-positioning instead of file/position")
+	sourceHost := fs.String("source-host", "", "host the rollback target uses to reach production (default: production DSN host)")
+	sourcePort := fs.Int("source-port", 0, "port the rollback target uses to reach production (default: production DSN port)")
+	user := fs.String("replication-user", replication.DefaultReplicationUser, "replication user to ensure on production")
+	retention := fs.Int("retention-hours", replication.DefaultRetentionHours, "binlog retention production must keep, in hours (Aurora: 1–2160)")
+	wait := fs.Duration("wait-timeout", replication.DefaultWaitTimeout, "how long to wait for both replication threads to run")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: --binlog-file is required (take it from the switchover's coordinates event: switchback explain-event)", errUsage)
+	}
+	position, err := strconv.ParseUint(*pos, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: --binlog-position %q is not a 64-bit unsigned number", errUsage, *pos)
+	}
+	prod, rb, err := pf.connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	defer rb.Close()
+
+	req := replication.ConfigureRequest{
+		Production: prod, Rollback: rb,
+		Start:        replication.BinlogPosition{File: *file, Position: position},
+		AutoPosition: *gtid,
+		SourceHost:   *sourceHost, SourcePort: *sourcePort,
+		ReplicationUser:     *user,
+		ReplicationPassword: env.getenv(envReplicationPassword),
+		RetentionHours:      *retention,
+		WaitTimeout:         *wait,
+	}
+	if pf.output == outputText {
+		fmt.Fprintf(env.stdout, "Configuring reverse replication %s → %s (%s → %s)\n", prod.Addr, rb.Addr, prod.Dialect, rb.Dialect)
+		req.OnStep = func(s replication.Step) { printStep(env.stdout, s) }
+	}
+	res, err := replication.Configure(ctx, req)
+	if pf.output == outputJSON {
+		if werr := writeJSON(env.stdout, res); werr != nil {
+			return werr
+		}
+	} else {
+		fmt.Fprintf(env.stdout, "Outcome: %s\n", res.Outcome)
+	}
+	switch {
+	case errors.Is(err, replication.ErrRefused):
+		fmt.Fprintf(env.stderr, "switchback configure: refused: %s\n", res.Reason)
+		return errRefusedExit
+	case err != nil:
+		fmt.Fprintf(env.stderr, "switchback configure: %v\n", err)
+		return errSilent
+	}
+	return nil
+}
+
+// printStep prints one finished step as a progress line.
+func printStep(w io.Writer, s replication.Step) {
+	fmt.Fprintf(w, "  %-13s %-42s %6s", "["+string(s.Outcome)+"]", s.Name, formatMS(s.MS))
+	if s.Detail != "" {
+		fmt.Fprintf(w, "  %s", s.Detail)
+	}
+	fmt.Fprintln(w)
+	if s.Error != "" {
+		fmt.Fprintf(w, "                error: %s\n", s.Error)
+	}
+	if s.Hint != "" {
+		fmt.Fprintf(w, "                hint:  %s\n", s.Hint)
+	}
+}
+
+func formatMS(ms int64) string {
+	return (time.Duration(ms) * time.Millisecond).String()
+}

@@ -1,0 +1,610 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Defaults for ConfigureRequest fields left zero.
+const (
+	DefaultReplicationUser     = "switchback_repl"
+	DefaultReplicationUserHost = "%"
+	DefaultRetentionHours      = 168
+	DefaultWaitTimeout         = 30 * time.Second
+)
+
+// ConfigureRequest is everything Configure needs to set up reverse
+// replication from production into the rollback target.
+type ConfigureRequest struct {
+	// Production is the new production (the replication source).
+	Production *Server
+	// Rollback is the rollback target (the old, -oldN cluster).
+	Rollback *Server
+	// RollbackFence fences the rollback target; nil means SQLFencer{Rollback}.
+	RollbackFence Fencer
+	// Start is the binary log coordinates on production to replicate from:
+	// the green writer's coordinates after switchover. Required.
+	Start BinlogPosition
+	// AutoPosition uses GTID positioning instead of file/position.
+	AutoPosition bool
+	// SourceHost and SourcePort are how the rollback target reaches
+	// production; empty means production's DSN address.
+	SourceHost string
+	SourcePort int
+	// ReplicationUser is created on production with exactly REPLICATION
+	// CLIENT and REPLICATION SLAVE, at ReplicationUserHost.
+	ReplicationUser     string
+	ReplicationUserHost string
+	// ReplicationPassword is the replication user's password; empty means
+	// generate one when a password must be set.
+	ReplicationPassword string
+	// RetentionHours is the binlog retention production must keep.
+	RetentionHours int
+	// WaitTimeout bounds the wait for both replication threads to run.
+	WaitTimeout time.Duration
+	// OnStep, when set, is called as each step ends (progress output).
+	OnStep func(Step)
+}
+
+// ConfigureResult reports a Configure run.
+type ConfigureResult struct {
+	// Outcome is "configured" (something changed), "unchanged" (a re-run
+	// that found everything in place), "refused" or "failed".
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Steps   []Step `json:"steps"`
+	// Source is the address the rollback target replicates from.
+	Source string `json:"source"`
+	// Start is the coordinates replication was set up from.
+	StartFile     string `json:"start_file"`
+	StartPosition uint64 `json:"start_position"`
+	AutoPosition  bool   `json:"auto_position"`
+}
+
+// Configure outcomes.
+const (
+	OutcomeConfigured = "configured"
+	OutcomeUnchanged  = "unchanged"
+	OutcomeRefused    = "refused"
+	OutcomeFailed     = "failed"
+)
+
+// switchback's own schema on production. It replicates to the rollback
+// target like any other schema.
+const (
+	metaSchema        = "switchback"
+	heartbeatTable    = "switchback.heartbeat"
+	sourceRecordTable = "switchback.rollback_source"
+)
+
+var metaDDL = []string{
+	"CREATE DATABASE IF NOT EXISTS switchback /* switchback */",
+	`CREATE TABLE IF NOT EXISTS switchback.heartbeat /* switchback */ (
+  target VARCHAR(255) NOT NULL PRIMARY KEY,
+  token CHAR(32) NOT NULL,
+  written_at TIMESTAMP(6) NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS switchback.rollback_source /* switchback */ (
+  target VARCHAR(255) NOT NULL PRIMARY KEY,
+  source_host VARCHAR(255) NOT NULL,
+  source_port INT NOT NULL,
+  replication_user VARCHAR(128) NOT NULL,
+  start_file VARCHAR(255) NOT NULL,
+  start_position BIGINT UNSIGNED NOT NULL,
+  auto_position TINYINT NOT NULL,
+  configured_at TIMESTAMP(6) NOT NULL
+) ENGINE=InnoDB`,
+}
+
+// sourceRecord is what Configure writes on production before it points the
+// rollback target at it, so a re-run can tell "same coordinates" from
+// "different coordinates" after replication has moved on.
+type sourceRecord struct {
+	Host         string
+	Port         int
+	User         string
+	Start        BinlogPosition
+	AutoPosition bool
+}
+
+func (r *ConfigureRequest) defaults() error {
+	if r.Production == nil || r.Rollback == nil {
+		return errors.New("configure needs both a production and a rollback target")
+	}
+	if r.Start.File == "" {
+		return errors.New("binlog file is required (--binlog-file): take it from the switchover's coordinates event; never guess it")
+	}
+	if r.Start.Position < 4 {
+		return fmt.Errorf("binlog position %d is not valid (a binlog's first event starts at 4): take it from the switchover's coordinates event", r.Start.Position)
+	}
+	if r.RollbackFence == nil {
+		r.RollbackFence = SQLFencer{Server: r.Rollback}
+	}
+	if r.SourceHost == "" || r.SourcePort == 0 {
+		h, p := r.Production.HostPort()
+		if r.SourceHost == "" {
+			r.SourceHost = h
+		}
+		if r.SourcePort == 0 {
+			r.SourcePort = p
+		}
+	}
+	if r.ReplicationUser == "" {
+		r.ReplicationUser = DefaultReplicationUser
+	}
+	if r.ReplicationUserHost == "" {
+		r.ReplicationUserHost = DefaultReplicationUserHost
+	}
+	if r.RetentionHours == 0 {
+		r.RetentionHours = DefaultRetentionHours
+	}
+	if r.RetentionHours < 1 {
+		return fmt.Errorf("retention hours %d must be at least 1", r.RetentionHours)
+	}
+	if r.WaitTimeout == 0 {
+		r.WaitTimeout = DefaultWaitTimeout
+	}
+	for _, v := range []struct{ name, val string }{
+		{"replication user", r.ReplicationUser}, {"replication user host", r.ReplicationUserHost},
+		{"replication password", r.ReplicationPassword},
+	} {
+		if _, err := quoteString(v.val); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+	}
+	return nil
+}
+
+// Configure sets up verified reverse replication from production into the
+// rollback target: fence the target read-only, ensure the replication user,
+// ensure binlog retention, create switchback's heartbeat schema, point the
+// target at production from the given coordinates and start it, and wait
+// until both replication threads run without error.
+//
+// Every step is idempotent: a re-run with the same request changes nothing
+// and reports "unchanged". A rollback target that already replicates from
+// another source, or from other coordinates, is refused before anything is
+// changed (the error wraps ErrRefused).
+func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, error) {
+	res := ConfigureResult{StartFile: req.Start.File, StartPosition: req.Start.Position, AutoPosition: req.AutoPosition}
+	if err := req.defaults(); err != nil {
+		res.Outcome, res.Reason = OutcomeRefused, err.Error()
+		return res, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	res.Source = fmt.Sprintf("%s:%d", req.SourceHost, req.SourcePort)
+	c := &configurer{req: req, runner: stepRunner{onStep: req.OnStep}}
+
+	err := c.runner.run(ctx, "check rollback target", c.check)
+	if err != nil {
+		res.Steps = c.runner.steps
+		if errors.Is(err, ErrRefused) {
+			res.Outcome, res.Reason = OutcomeRefused, strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+			return res, err
+		}
+		res.Outcome, res.Reason = OutcomeFailed, err.Error()
+		return res, err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context) (StepOutcome, string, error)
+	}{
+		{"fence rollback target read-only", c.fence},
+		{"ensure replication user on production", c.ensureUser},
+		{"ensure binlog retention on production", c.ensureRetention},
+		{"ensure heartbeat schema on production", c.ensureSchema},
+		{"set source and start replication", c.setSource},
+		{"wait for replication threads", c.waitRunning},
+	}
+	for i, s := range steps {
+		if err := c.runner.run(ctx, s.name, s.fn); err != nil {
+			for _, rest := range steps[i+1:] {
+				c.runner.add(Step{Name: rest.name, Outcome: StepSkipped})
+			}
+			res.Steps = c.runner.steps
+			res.Outcome, res.Reason = OutcomeFailed, err.Error()
+			return res, err
+		}
+	}
+	res.Steps = c.runner.steps
+	res.Outcome = OutcomeUnchanged
+	if c.runner.changed() {
+		res.Outcome = OutcomeConfigured
+	}
+	return res, nil
+}
+
+// configurer holds the state one Configure run carries between steps.
+type configurer struct {
+	req    ConfigureRequest
+	runner stepRunner
+	// alreadyConfigured: the rollback target already replicates from
+	// production at the requested coordinates.
+	alreadyConfigured bool
+	status            ReplicaStatus
+	password          string
+}
+
+func (c *configurer) targetKey() string { return c.req.Rollback.Addr }
+
+// check refuses a rollback target that replicates from somewhere else or
+// from other coordinates. It changes nothing.
+func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
+	rs, err := c.req.Rollback.ReplicaStatus(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	c.status = rs
+	if !rs.Configured {
+		return StepAlreadyDone, "rollback target has no replication source configured", nil
+	}
+	want := fmt.Sprintf("%s:%d", c.req.SourceHost, c.req.SourcePort)
+	have := fmt.Sprintf("%s:%d", rs.SourceHost, rs.SourcePort)
+	if !strings.EqualFold(have, want) {
+		return "", "", fmt.Errorf("%w: rollback target already replicates from %s, not from production (%s); reset its replication first if that is intended", ErrRefused, have, want)
+	}
+	if rs.SourceUser != c.req.ReplicationUser {
+		return "", "", fmt.Errorf("%w: rollback target replicates from production as user %q, not %q", ErrRefused, rs.SourceUser, c.req.ReplicationUser)
+	}
+	rec, err := c.readRecord(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	want = describeStart(c.req.Start, c.req.AutoPosition)
+	switch {
+	case rec != nil && (rec.Host != c.req.SourceHost || rec.Port != c.req.SourcePort || rec.User != c.req.ReplicationUser):
+		// The record is about another setup; judge by the status alone below.
+	case rec != nil:
+		if rec.Start != c.req.Start || rec.AutoPosition != c.req.AutoPosition {
+			return "", "", fmt.Errorf("%w: rollback target was configured from %s, not %s; reset its replication first to start over from other coordinates",
+				ErrRefused, describeStart(rec.Start, rec.AutoPosition), want)
+		}
+		c.alreadyConfigured = true
+		return StepAlreadyDone, "rollback target already replicates from production, configured from " + want, nil
+	}
+	// No record: accept only a configuration that has not moved from the
+	// requested coordinates yet.
+	if !c.req.AutoPosition && rs.SourceLogFile == c.req.Start.File && rs.ReadSourceLogPos == c.req.Start.Position {
+		c.alreadyConfigured = true
+		return StepAlreadyDone, "rollback target already points at production at " + want, nil
+	}
+	return "", "", fmt.Errorf("%w: rollback target already replicates from production but switchback has no record of its start coordinates (it has read up to %s:%d); reset its replication first to configure it from %s",
+		ErrRefused, rs.SourceLogFile, rs.ReadSourceLogPos, want)
+}
+
+func describeStart(p BinlogPosition, auto bool) string {
+	s := p.String()
+	if auto {
+		s += " (GTID auto-position)"
+	}
+	return s
+}
+
+func (c *configurer) readRecord(ctx context.Context) (*sourceRecord, error) {
+	var r sourceRecord
+	var auto int
+	err := c.req.Production.db.QueryRowContext(ctx,
+		"SELECT source_host, source_port, replication_user, start_file, start_position, auto_position FROM "+sourceRecordTable+" WHERE target = ?",
+		c.targetKey()).Scan(&r.Host, &r.Port, &r.User, &r.Start.File, &r.Start.Position, &auto)
+	switch n := mysqlErrno(err); {
+	case err == nil:
+		r.AutoPosition = auto == 1
+		return &r, nil
+	case errors.Is(err, sql.ErrNoRows), n == 1146 /* no such table */, n == 1049 /* no such database */ :
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("production at %s: read %s: %w", c.req.Production.Addr, sourceRecordTable, err)
+	}
+}
+
+func (c *configurer) fence(ctx context.Context) (StepOutcome, string, error) {
+	on, err := c.req.RollbackFence.ReadOnly(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if on {
+		return StepAlreadyDone, "rollback target is read-only", nil
+	}
+	if err := c.req.RollbackFence.SetReadOnly(ctx, true); err != nil {
+		return "", "", err
+	}
+	if on, err = c.req.RollbackFence.ReadOnly(ctx); err != nil {
+		return "", "", err
+	} else if !on {
+		return "", "", errors.New("rollback target still reports read_only OFF after fencing")
+	}
+	return StepDone, "rollback target set read-only", nil
+}
+
+func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error) {
+	prod := c.req.Production
+	user, host := c.req.ReplicationUser, c.req.ReplicationUserHost
+	account := fmt.Sprintf("'%s'@'%s'", user, host)
+	grants, exists, err := showGrants(ctx, prod, user, host)
+	if err != nil {
+		return "", "", err
+	}
+	var did []string
+	if !exists {
+		c.password = c.req.ReplicationPassword
+		origin := "from SWITCHBACK_REPLICATION_PASSWORD"
+		if c.password == "" {
+			c.password, origin = generatePassword(), "generated"
+		}
+		for _, st := range createUserStatements(user, host, c.password) {
+			if err := prod.exec(ctx, st); err != nil {
+				return "", "", err
+			}
+		}
+		return StepDone, fmt.Sprintf("created %s with REPLICATION SLAVE, REPLICATION CLIENT (password %s)", account, origin), nil
+	}
+	if extra, ok := replicationGrantsExact(grants); !ok {
+		for _, st := range regrantStatements(user, host) {
+			if err := prod.exec(ctx, st); err != nil {
+				return "", "", err
+			}
+		}
+		did = append(did, "grants reset to exactly REPLICATION SLAVE, REPLICATION CLIENT (had: "+strings.Join(extra, "; ")+")")
+	}
+	switch {
+	case c.alreadyConfigured:
+		// The rollback target already logs in with the current password.
+	case c.req.ReplicationPassword != "" && loginWorks(ctx, prod, user, c.req.ReplicationPassword):
+		c.password = c.req.ReplicationPassword
+	default:
+		c.password = c.req.ReplicationPassword
+		origin := "from SWITCHBACK_REPLICATION_PASSWORD"
+		if c.password == "" {
+			c.password, origin = generatePassword(), "generated"
+		}
+		if err := prod.exec(ctx, alterPasswordStatement(user, host, c.password)); err != nil {
+			return "", "", err
+		}
+		did = append(did, "password set ("+origin+")")
+	}
+	if len(did) == 0 {
+		return StepAlreadyDone, account + " exists with exactly REPLICATION SLAVE, REPLICATION CLIENT", nil
+	}
+	return StepDone, account + ": " + strings.Join(did, "; "), nil
+}
+
+// loginWorks reports whether user/password can log in to the server.
+func loginWorks(ctx context.Context, s *Server, user, password string) bool {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", s.Addr
+	cfg.Timeout = 5 * time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return false
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	return db.PingContext(ctx) == nil
+}
+
+func (c *configurer) ensureRetention(ctx context.Context) (StepOutcome, string, error) {
+	prod := c.req.Production
+	found, err := readRetention(ctx, prod)
+	if err != nil {
+		return "", "", err
+	}
+	want := float64(c.req.RetentionHours)
+	foundText := found.String()
+	if found.Covers(want) {
+		return StepAlreadyDone, fmt.Sprintf("found %s, covers %d h", foundText, c.req.RetentionHours), nil
+	}
+	sts, err := prod.Dialect.SetRetention(c.req.RetentionHours)
+	if err != nil {
+		return "", "", err
+	}
+	for _, st := range sts {
+		if err := prod.exec(ctx, st); err != nil {
+			return "", "", err
+		}
+	}
+	return StepDone, fmt.Sprintf("found %s; set %d h", foundText, c.req.RetentionHours), nil
+}
+
+func readRetention(ctx context.Context, s *Server) (Retention, error) {
+	st := s.Dialect.ShowRetention()
+	cols, rows, err := s.queryRows(ctx, st)
+	if err != nil {
+		return Retention{}, err
+	}
+	return ParseRetention(s.Dialect, cols, rows)
+}
+
+func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, error) {
+	var n int
+	err := c.req.Production.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('heartbeat', 'rollback_source')",
+		metaSchema).Scan(&n)
+	if err != nil {
+		return "", "", fmt.Errorf("production at %s: look up switchback schema: %w", c.req.Production.Addr, err)
+	}
+	if n == 2 {
+		return StepAlreadyDone, "switchback.heartbeat and switchback.rollback_source exist", nil
+	}
+	for _, ddl := range metaDDL {
+		if err := c.req.Production.exec(ctx, Statement{SQL: ddl, Display: firstLine(ddl)}); err != nil {
+			return "", "", err
+		}
+	}
+	return StepDone, "created switchback.heartbeat and switchback.rollback_source", nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+func (c *configurer) setSource(ctx context.Context) (StepOutcome, string, error) {
+	tgt := c.req.Rollback
+	if c.alreadyConfigured {
+		rs, err := tgt.ReplicaStatus(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if rs.IOThreadRunning && rs.SQLThreadRunning {
+			return StepAlreadyDone, "replication already running from " + describeStart(c.req.Start, c.req.AutoPosition), nil
+		}
+		if err := tgt.exec(ctx, tgt.Dialect.StartReplication()); err != nil {
+			return "", "", err
+		}
+		return StepDone, "replication was configured but stopped; started it", nil
+	}
+	if err := c.writeRecord(ctx); err != nil {
+		return "", "", err
+	}
+	if c.status.Configured {
+		// Same source and coordinates but nothing read yet; start afresh.
+		for _, st := range tgt.Dialect.ResetSource() {
+			if err := tgt.exec(ctx, st); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if c.req.AutoPosition && tgt.Dialect == MariaDB {
+		// MariaDB GTIDs are not MySQL's auto-position: translate the
+		// coordinates to the GTID position production had there, exactly.
+		var gtid sql.NullString
+		if err := c.req.Production.db.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", c.req.Start.File, c.req.Start.Position).Scan(&gtid); err != nil || !gtid.Valid {
+			if err == nil {
+				err = errors.New("production has no GTID position for these coordinates (file purged or position not at an event boundary)")
+			}
+			return "", "", fmt.Errorf("production at %s: BINLOG_GTID_POS(%s): %w", c.req.Production.Addr, c.req.Start, err)
+		}
+		if _, err := tgt.db.ExecContext(ctx, "SET GLOBAL gtid_slave_pos = ?", gtid.String); err != nil {
+			return "", "", tgt.stmtError(Statement{Display: "SET GLOBAL gtid_slave_pos = '" + gtid.String + "'"}, err)
+		}
+	}
+	sts, err := tgt.Dialect.SetSource(SourceParams{
+		Host: c.req.SourceHost, Port: c.req.SourcePort, User: c.req.ReplicationUser, Password: c.password,
+		File: c.req.Start.File, Position: c.req.Start.Position, AutoPosition: c.req.AutoPosition,
+	}, tgt.Info)
+	if err != nil {
+		return "", "", err
+	}
+	sts = append(sts, tgt.Dialect.StartReplication())
+	for _, st := range sts {
+		if err := tgt.exec(ctx, st); err != nil {
+			return "", "", err
+		}
+	}
+	return StepDone, fmt.Sprintf("replicating from %s:%d as %s from %s", c.req.SourceHost, c.req.SourcePort, c.req.ReplicationUser, describeStart(c.req.Start, c.req.AutoPosition)), nil
+}
+
+func (c *configurer) writeRecord(ctx context.Context) error {
+	auto := 0
+	if c.req.AutoPosition {
+		auto = 1
+	}
+	_, err := c.req.Production.db.ExecContext(ctx,
+		"REPLACE INTO "+sourceRecordTable+" /* switchback */ (target, source_host, source_port, replication_user, start_file, start_position, auto_position, configured_at) VALUES (?, ?, ?, ?, ?, ?, ?, NOW(6))",
+		c.targetKey(), c.req.SourceHost, c.req.SourcePort, c.req.ReplicationUser, c.req.Start.File, c.req.Start.Position, auto)
+	if err != nil {
+		return fmt.Errorf("production at %s: record start coordinates in %s: %w", c.req.Production.Addr, sourceRecordTable, err)
+	}
+	return nil
+}
+
+// waitRunning polls the rollback target until both replication threads run
+// with no error, or WaitTimeout passes. After a fresh start it also proves
+// replication end to end: a heartbeat token written on production must
+// arrive, since a thread can say "Yes" for a moment before the source
+// rejects the coordinates. A re-run that found replication running writes
+// nothing.
+func (c *configurer) waitRunning(ctx context.Context) (StepOutcome, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.req.WaitTimeout)
+	defer cancel()
+	fresh := c.runner.changedStep("set source and start replication")
+	checkErrors := func(ctx context.Context) error {
+		rs, err := c.req.Rollback.ReplicaStatus(ctx)
+		if err != nil {
+			return err
+		}
+		return replicationError(rs)
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var rs ReplicaStatus
+	for {
+		var err error
+		rs, err = c.req.Rollback.ReplicaStatus(ctx)
+		if err != nil && ctx.Err() == nil {
+			return "", "", err
+		}
+		if err == nil {
+			if rerr := replicationError(rs); rerr != nil {
+				return "", "", rerr
+			}
+			if rs.IOThreadRunning && rs.SQLThreadRunning {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("replication threads not running after %s (IO %q, SQL %q)", c.req.WaitTimeout, rs.IORunning, rs.SQLRunning)
+		case <-tick.C:
+		}
+	}
+	if !fresh {
+		return StepAlreadyDone, "IO and SQL threads running, " + describeLag(rs.SecondsBehind), nil
+	}
+	lag, err := probe(ctx, c.req.Production, c.req.Rollback, time.Until(deadlineOf(ctx)), checkErrors)
+	if err != nil {
+		return "", "", err
+	}
+	return StepDone, fmt.Sprintf("IO and SQL threads running; a heartbeat written on production arrived in %d ms", lag.Milliseconds()), nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+func describeLag(s *int64) string {
+	if s == nil {
+		return "lag unknown"
+	}
+	return fmt.Sprintf("%d s behind", *s)
+}
+
+// ReplicationError is an error a replica thread reported.
+type ReplicationError struct {
+	Thread  string // "IO" or "SQL"
+	Errno   int
+	Message string
+}
+
+func (e *ReplicationError) Error() string {
+	return fmt.Sprintf("replication %s thread error %d: %s", e.Thread, e.Errno, e.Message)
+}
+
+// replicationError returns the thread error in rs with advice, or nil.
+func replicationError(rs ReplicaStatus) error {
+	var e *ReplicationError
+	switch {
+	case rs.LastIOErrno != 0:
+		e = &ReplicationError{Thread: "IO", Errno: rs.LastIOErrno, Message: rs.LastIOError}
+	case rs.LastSQLErrno != 0:
+		e = &ReplicationError{Thread: "SQL", Errno: rs.LastSQLErrno, Message: rs.LastSQLError}
+	default:
+		return nil
+	}
+	if h := Hint(e.Errno, e.Message); h != "" {
+		return &HintedError{Err: e, Hint: h}
+	}
+	return e
+}
+
+// generatePassword returns a random password (26 characters, 130 bits).
+func generatePassword() string { return rand.Text() }

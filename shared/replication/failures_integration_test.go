@@ -1,0 +1,186 @@
+//go:build integration
+
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchback/switchback/shared/sandbox"
+)
+
+// hintOf returns the advice attached to err, or "".
+func hintOf(err error) string {
+	var h *HintedError
+	if errors.As(err, &h) {
+		return h.Hint
+	}
+	return ""
+}
+
+// Coordinates past the end of production's binlog: IO error 1236 and advice
+// to recapture the coordinates.
+func TestIntegrationFailureCoordinatesPastEnd(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	bad := BinlogPosition{File: p.coords.File, Position: p.coords.Position + 1_000_000}
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: bad, WaitTimeout: 10 * time.Second})
+	var re *ReplicationError
+	if !errors.As(err, &re) || re.Errno != 1236 {
+		t.Fatalf("err %v; want IO error 1236", err)
+	}
+	if h := hintOf(err); !strings.Contains(h, "retention") || !strings.Contains(h, "recapture") {
+		t.Errorf("hint %q; want retention + recapture advice", h)
+	}
+	last := res.Steps[len(res.Steps)-1]
+	if last.Outcome != StepFailed || last.Hint == "" {
+		t.Errorf("last step %+v; want failed with a hint", last)
+	}
+}
+
+// Coordinates in a purged binlog file: IO error 1236.
+func TestIntegrationFailurePurgedBinlog(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	p.green.ExecT(t, "FLUSH BINARY LOGS", "INSERT INTO shop.orders VALUES (50, 'x')", "FLUSH BINARY LOGS")
+	var file string
+	greenDB := p.green.DBT(t)
+	var pos uint64
+	var a, b any
+	if err := greenDB.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	// MariaDB keeps a binlog until its binlog checkpoint has moved past it,
+	// so PURGE is repeated until the coordinates' file is really gone.
+	waitFor(t, 10*time.Second, "the coordinates' binlog to be purged", func() (bool, error) {
+		if _, err := greenDB.Exec("PURGE BINARY LOGS TO '" + file + "'"); err != nil {
+			return false, err
+		}
+		var first string
+		var size int64
+		err := greenDB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
+		return err == nil && first != p.coords.File, err
+	})
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	_, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, WaitTimeout: 10 * time.Second})
+	var re *ReplicationError
+	if !errors.As(err, &re) || re.Errno != 1236 || !strings.Contains(hintOf(err), "purged") {
+		t.Fatalf("err %v; want IO error 1236 with purge advice", err)
+	}
+}
+
+// An apply error (duplicate key) stops the SQL thread; status names the
+// table and the row.
+func TestIntegrationFailureDuplicateKey(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	// The rollback target was written to outside replication...
+	p.blue.ExecT(t, "SET SESSION sql_log_bin = 0", "SET GLOBAL read_only = 0", "INSERT INTO shop.orders VALUES (77, 'stray-on-old')")
+	// ...and production inserts the same key after switchover.
+	p.green.ExecT(t, "INSERT INTO shop.orders VALUES (77, 'prod')")
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	// Configure may see the threads running before the SQL thread reaches
+	// the row, so the error is checked where it lasts: in status.
+	_, _ = Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, WaitTimeout: 10 * time.Second})
+	var obs Observation
+	waitFor(t, 10*time.Second, "SQL thread error 1062", func() (bool, error) {
+		var err error
+		obs, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, SkipProbe: true})
+		return err == nil && obs.LastSQLErrno == 1062, err
+	})
+	if obs.Ready || obs.SQLRunning {
+		t.Errorf("status %+v; want not ready with the SQL thread stopped", obs)
+	}
+	joined := strings.Join(obs.Reasons, "\n")
+	if !strings.Contains(joined, "shop.orders") || !strings.Contains(joined, "Duplicate entry '77'") {
+		t.Errorf("reasons do not name the table and row:\n%s", joined)
+	}
+}
+
+// A wrong replication password: IO error 1045 with advice.
+func TestIntegrationFailureWrongReplicationPassword(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	if _, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, ReplicationPassword: "first-Password1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone changes the password on production; the replica reconnects.
+	p.green.ExecT(t, "ALTER USER 'switchback_repl'@'%' IDENTIFIED BY 'rotated-Password2'")
+	p.blue.ExecT(t, "STOP SLAVE", "START SLAVE")
+	var obs Observation
+	waitFor(t, 15*time.Second, "IO error 1045", func() (bool, error) {
+		var err error
+		obs, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 200 * time.Millisecond})
+		return err == nil && obs.LastIOErrno == 1045, err
+	})
+	joined := strings.Join(obs.Reasons, "\n")
+	if obs.Ready || !strings.Contains(joined, "SWITCHBACK_REPLICATION_PASSWORD") {
+		t.Errorf("want not ready with password advice; got ready=%v reasons:\n%s", obs.Ready, joined)
+	}
+	assertNoSecret(t, "rotated-Password2", obs)
+}
+
+// Production unreachable, from here and from the rollback target.
+func TestIntegrationFailureProductionUnreachable(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	closed := p.green.Port + 10000
+	_, err := Connect(t.Context(), "production", fmt.Sprintf("root:s3cret-pw@tcp(127.0.0.1:%d)/", closed), DialectAuto)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), fmt.Sprintf("production at 127.0.0.1:%d", closed)) {
+		t.Fatalf("err %v; want ErrUnreachable naming production's address", err)
+	}
+	assertNoSecret(t, "s3cret-pw", err.Error())
+
+	// The rollback target cannot reach production at the given source port.
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	_, err = Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, SourcePort: closed, WaitTimeout: 10 * time.Second})
+	var re *ReplicationError
+	if !errors.As(err, &re) || re.Errno != 2003 || !strings.Contains(hintOf(err), "--source-host") {
+		t.Fatalf("err %v; want IO error 2003 with connectivity advice", err)
+	}
+}
+
+// An admin user that lacks a privilege: the error says which.
+func TestIntegrationFailureMissingPrivilege(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	p.green.ExecT(t,
+		"CREATE USER 'limited'@'%' IDENTIFIED BY 'limited-pw'",
+		"GRANT SELECT, BINLOG MONITOR, SLAVE MONITOR, REPLICATION SLAVE ON *.* TO 'limited'@'%' WITH GRANT OPTION",
+		"GRANT ALL ON switchback.* TO 'limited'@'%'")
+	prod := connectDSN(t, "production", p.green.DSN("limited", "limited-pw", ""), DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords})
+	if err == nil {
+		t.Fatal("configure succeeded without CREATE USER on production")
+	}
+	if h := hintOf(err); !strings.Contains(h, "CREATE USER") {
+		t.Errorf("hint %q; want it to name the CREATE USER privilege (err: %v)", h, err)
+	}
+	if o := stepOutcomes(res.Steps); o["ensure replication user on production"] != StepFailed || o["set source and start replication"] != StepSkipped {
+		t.Errorf("steps %+v; want the user step failed and later steps skipped", res.Steps)
+	}
+	assertNoSecret(t, "limited-pw", res, err.Error())
+}
+
+// The probe catches a stopped IO thread: the token never arrives.
+func TestIntegrationProbeCatchesStoppedIOThread(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	if _, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords}); err != nil {
+		t.Fatal(err)
+	}
+	p.blue.ExecT(t, "STOP SLAVE IO_THREAD")
+	obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Ready || obs.ProbeLagMS != nil || !strings.Contains(strings.Join(obs.Reasons, "\n"), "probe token") {
+		t.Fatalf("want not ready with a probe timeout; got %+v", obs)
+	}
+}

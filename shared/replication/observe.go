@@ -1,0 +1,207 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for ObserveRequest fields left zero.
+const (
+	DefaultProbeTimeout = 5 * time.Second
+	DefaultMaxLag       = 5 * time.Second
+)
+
+// ObserveRequest names the pair to observe.
+type ObserveRequest struct {
+	Production *Server
+	Rollback   *Server
+	// RollbackFence reports the rollback target's fence; nil means SQLFencer{Rollback}.
+	RollbackFence Fencer
+	// ProbeTimeout bounds the wait for the heartbeat token; 0 means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// MaxLag is the most lag (seconds behind and probe lag) that still
+	// counts as ready; 0 means DefaultMaxLag.
+	MaxLag time.Duration
+	// SkipProbe leaves out the heartbeat probe (it writes to production).
+	SkipProbe bool
+}
+
+// Observation is the state of reverse replication at one moment and the
+// verdict on whether rollback is possible. Pointer fields are nil when the
+// value is unknown (NULL), which is not the same as zero.
+type Observation struct {
+	Configured       bool     `json:"configured"`
+	IORunning        bool     `json:"io_running"`
+	SQLRunning       bool     `json:"sql_running"`
+	IOState          string   `json:"io_state"`
+	SecondsBehind    *int64   `json:"seconds_behind"`
+	ProbeLagMS       *int64   `json:"probe_lag_ms"`
+	BytesBehind      *int64   `json:"bytes_behind"`
+	SourceFile       string   `json:"source_file"`
+	SourcePosition   uint64   `json:"source_position"`
+	ExecutedFile     string   `json:"executed_file"`
+	ExecutedPosition uint64   `json:"executed_position"`
+	LastIOErrno      int      `json:"last_io_errno"`
+	LastIOError      string   `json:"last_io_error"`
+	LastSQLErrno     int      `json:"last_sql_errno"`
+	LastSQLError     string   `json:"last_sql_error"`
+	RollbackReadOnly bool     `json:"rollback_read_only"`
+	Ready            bool     `json:"ready"`
+	Reasons          []string `json:"reasons"`
+}
+
+// Observe reads replication state on both servers, runs the heartbeat probe
+// (a token written on production, timed until visible on the rollback
+// target), and gives a ready verdict with human-readable reasons. It fails
+// only when a server cannot be read at all; replication problems are
+// reasons, not errors.
+func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
+	if req.RollbackFence == nil {
+		req.RollbackFence = SQLFencer{Server: req.Rollback}
+	}
+	if req.ProbeTimeout == 0 {
+		req.ProbeTimeout = DefaultProbeTimeout
+	}
+	if req.MaxLag == 0 {
+		req.MaxLag = DefaultMaxLag
+	}
+	var o Observation
+	o.Reasons = []string{}
+	notReady := func(format string, args ...any) { o.Reasons = append(o.Reasons, fmt.Sprintf(format, args...)) }
+
+	rs, err := req.Rollback.ReplicaStatus(ctx)
+	if err != nil {
+		return o, err
+	}
+	// Production's position is read after the replica's, so it is never
+	// behind what the replica reports as executed.
+	src, err := req.Production.BinlogPosition(ctx)
+	if err != nil {
+		return o, err
+	}
+	o.SourceFile, o.SourcePosition = src.File, src.Position
+	o.Configured = rs.Configured
+	o.IORunning, o.SQLRunning, o.IOState = rs.IOThreadRunning, rs.SQLThreadRunning, rs.IORunning
+	o.SecondsBehind = rs.SecondsBehind
+	o.ExecutedFile, o.ExecutedPosition = rs.RelaySourceLogFile, rs.ExecSourceLogPos
+	o.LastIOErrno, o.LastIOError = rs.LastIOErrno, rs.LastIOError
+	o.LastSQLErrno, o.LastSQLError = rs.LastSQLErrno, rs.LastSQLError
+	if rs.Configured && o.ExecutedFile == o.SourceFile && o.SourcePosition >= o.ExecutedPosition {
+		b := int64(o.SourcePosition - o.ExecutedPosition)
+		o.BytesBehind = &b
+	}
+	if o.RollbackReadOnly, err = req.RollbackFence.ReadOnly(ctx); err != nil {
+		return o, err
+	}
+
+	if !rs.Configured {
+		notReady("rollback target has no replication source configured: run switchback configure")
+	} else {
+		if !o.IORunning {
+			notReady("IO thread is not running (%s)", orUnknown(rs.IORunning))
+		}
+		if !o.SQLRunning {
+			notReady("SQL thread is not running (%s)", orUnknown(rs.SQLRunning))
+		}
+		if o.LastIOErrno != 0 {
+			notReady("IO thread error %d: %s%s", o.LastIOErrno, o.LastIOError, hintSuffix(o.LastIOErrno, o.LastIOError))
+		}
+		if o.LastSQLErrno != 0 {
+			notReady("SQL thread error %d: %s%s", o.LastSQLErrno, o.LastSQLError, hintSuffix(o.LastSQLErrno, o.LastSQLError))
+		}
+		switch {
+		case o.SecondsBehind == nil:
+			notReady("seconds behind is NULL: replication is not applying")
+		case time.Duration(*o.SecondsBehind)*time.Second > req.MaxLag:
+			notReady("rollback target is %d s behind (more than %s)", *o.SecondsBehind, req.MaxLag)
+		}
+	}
+	if !o.RollbackReadOnly {
+		notReady("rollback target is writable: it must stay read-only (fenced) until rollback")
+	}
+	if !req.SkipProbe {
+		if rs.Configured {
+			lag, perr := probe(ctx, req.Production, req.Rollback, req.ProbeTimeout, nil)
+			switch {
+			case perr != nil:
+				notReady("%v", perr)
+			default:
+				ms := lag.Milliseconds()
+				o.ProbeLagMS = &ms
+				if lag > req.MaxLag {
+					notReady("probe lag %d ms is more than %s", ms, req.MaxLag)
+				}
+			}
+		}
+	}
+	o.Ready = len(o.Reasons) == 0
+	return o, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "state unknown"
+	}
+	return "state " + s
+}
+
+func hintSuffix(errno int, msg string) string {
+	if h := Hint(errno, msg); h != "" {
+		return " — " + h
+	}
+	return ""
+}
+
+// errProbeTimeout is the probe's token not reaching the rollback target in time.
+var errProbeTimeout = errors.New("probe timed out")
+
+// probe writes a fresh token into switchback.heartbeat on production and
+// returns how long it took to become visible on the rollback target. While it
+// waits it calls check, when non-nil, every 100 ms; an error from check ends
+// the probe (configure uses it to fail fast on a replication error).
+func probe(ctx context.Context, prod, tgt *Server, timeout time.Duration, check func(context.Context) error) (time.Duration, error) {
+	token := rand.Text()
+	key := tgt.Addr
+	_, err := prod.db.ExecContext(ctx,
+		"INSERT INTO "+heartbeatTable+" /* switchback probe */ (target, token, written_at) VALUES (?, ?, NOW(6)) ON DUPLICATE KEY UPDATE token = VALUES(token), written_at = VALUES(written_at)",
+		key, token)
+	if err != nil {
+		if n := mysqlErrno(err); n == errnoReadOnly {
+			return 0, errors.New("probe skipped: production is read-only (fenced)")
+		} else if n == 1146 || n == 1049 {
+			return 0, errors.New("probe skipped: switchback.heartbeat does not exist on production: run switchback configure")
+		}
+		return 0, fmt.Errorf("probe: write heartbeat on production: %w", withHint(err))
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	lastCheck := start
+	for {
+		var got sql.NullString
+		err := tgt.db.QueryRowContext(ctx, "SELECT token FROM "+heartbeatTable+" WHERE target = ?", key).Scan(&got)
+		if err == nil && got.String == token {
+			return time.Since(start), nil
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) && mysqlErrno(err) != 1146 && mysqlErrno(err) != 1049 && ctx.Err() == nil {
+			return 0, fmt.Errorf("probe: read heartbeat on rollback target: %w", err)
+		}
+		if check != nil && time.Since(lastCheck) >= 100*time.Millisecond {
+			lastCheck = time.Now()
+			if err := check(ctx); err != nil {
+				return 0, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: the probe token written on production was not visible on the rollback target after %s (replication is stalled even if seconds behind looks fine)", errProbeTimeout, timeout)
+		case <-tick.C:
+		}
+	}
+}
