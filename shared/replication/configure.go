@@ -82,6 +82,7 @@ const (
 	metaSchema        = "switchback"
 	heartbeatTable    = "switchback.heartbeat"
 	sourceRecordTable = "switchback.rollback_source"
+	cutoverTable      = "switchback.cutover"
 )
 
 var metaDDL = []string{
@@ -100,6 +101,14 @@ var metaDDL = []string{
   start_position BIGINT UNSIGNED NOT NULL,
   auto_position TINYINT NOT NULL,
   configured_at TIMESTAMP(6) NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS switchback.cutover /* switchback */ (
+  old_production VARCHAR(255) NOT NULL PRIMARY KEY,
+  production_file VARCHAR(255) NOT NULL,
+  production_position BIGINT UNSIGNED NOT NULL,
+  promoted_file VARCHAR(255) NOT NULL,
+  promoted_position BIGINT UNSIGNED NOT NULL,
+  completed_at TIMESTAMP(6) NOT NULL
 ) ENGINE=InnoDB`,
 }
 
@@ -423,20 +432,20 @@ func readRetention(ctx context.Context, s *Server) (Retention, error) {
 func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, error) {
 	var n int
 	err := c.req.Production.db.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('heartbeat', 'rollback_source')",
+		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('heartbeat', 'rollback_source', 'cutover')",
 		metaSchema).Scan(&n)
 	if err != nil {
 		return "", "", fmt.Errorf("production at %s: look up switchback schema: %w", c.req.Production.Addr, err)
 	}
-	if n == 2 {
-		return StepAlreadyDone, "switchback.heartbeat and switchback.rollback_source exist", nil
+	if n == len(metaDDL)-1 {
+		return StepAlreadyDone, "switchback.heartbeat, rollback_source and cutover exist", nil
 	}
 	for _, ddl := range metaDDL {
 		if err := c.req.Production.exec(ctx, Statement{SQL: ddl, Display: firstLine(ddl)}); err != nil {
 			return "", "", err
 		}
 	}
-	return StepDone, "created switchback.heartbeat and switchback.rollback_source", nil
+	return StepDone, "created switchback.heartbeat, rollback_source and cutover", nil
 }
 
 func firstLine(s string) string {

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/switchback/switchback/shared/replication"
+)
+
+const rollbackDescription = `
+Rolls production back to the rollback target (the old -oldN cluster) with
+zero data loss. Without --execute it only plans: it prints every step with
+the check that gates it and the current values, and changes nothing.
+
+With --execute:
+  a. preconditions: replication running, no errors, lag ≤ --max-lag, the
+     rollback target fenced — otherwise "refused" and nothing is touched;
+  b. fence production (read-only: application writes are rejected);
+  c. wait until production's binlog position stops moving;
+  d. wait until the rollback target has executed exactly up to it, within
+     --catchup-timeout;
+  e. stop replication on the rollback target;
+  f. unfence the rollback target (it is production now) and clear its
+     replication source;
+  g. with --reverse, configure the old production to replicate from the
+     rollback target from the cutover position (the roll-forward path).
+
+Any failure or timeout before the rollback target is writable unfences
+production again and reports "aborted": the write outage is bounded by
+--catchup-timeout. Replication is stopped before the rollback target becomes
+writable, so both sides are never writable while replication runs. If the
+command is killed, run it again: it works out where the cutover stands from
+the servers' own state and finishes it, never repeating a step.
+
+Then re-point the application to the rollback target's endpoint.
+
+Exit status: 0 planned or completed, 1 aborted or failed, 2 usage, 3 refused.
+`
+
+func runRollback(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "rollback", "--production DSN --rollback DSN [--execute] [flags]", rollbackDescription)
+	var pf pairFlags
+	pf.register(fs)
+	execute := fs.Bool("execute", false, "perform the cutover (without it, only plan)")
+	maxLag := fs.Duration("max-lag", replication.DefaultRollbackMaxLag, "refuse to start when the rollback target is further behind than this")
+	catchup := fs.Duration("catchup-timeout", replication.DefaultCatchupTimeout, "abort (and unfence production) if catch-up takes longer")
+	reverse := fs.Bool("reverse", false, "after the cutover, replicate the old production from the rollback target (roll-forward path)")
+	reverseHost := fs.String("reverse-source-host", "", "with --reverse: host the old production uses to reach the rollback target (default: rollback DSN host)")
+	reversePort := fs.Int("reverse-source-port", 0, "with --reverse: port the old production uses to reach the rollback target (default: rollback DSN port)")
+	user := fs.String("replication-user", replication.DefaultReplicationUser, "with --reverse: replication user to ensure on the rollback target")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
+	}
+	prod, rb, err := pf.connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	defer rb.Close()
+	req := replication.RollbackRequest{
+		Production: prod, Rollback: rb, Execute: *execute, MaxLag: *maxLag, CatchupTimeout: *catchup,
+	}
+	if *reverse {
+		req.Reverse = &replication.ReverseOptions{
+			SourceHost: *reverseHost, SourcePort: *reversePort, ReplicationUser: *user,
+			ReplicationPassword: env.getenv(envReplicationPassword),
+		}
+	}
+	if pf.output == outputText {
+		mode := "Planning (dry run: nothing will change; add --execute to cut over)"
+		if *execute {
+			mode = "Rolling back"
+		}
+		fmt.Fprintf(env.stdout, "%s: production %s → rollback target %s\n", mode, prod.Addr, rb.Addr)
+		req.OnStep = func(s replication.Step) { printStep(env.stdout, s) }
+		req.OnProgress = func(line string) { fmt.Fprintf(env.stdout, "                %s\n", line) }
+	}
+	report, err := replication.Rollback(ctx, req)
+	if pf.output == outputJSON {
+		if werr := writeJSON(env.stdout, report); werr != nil {
+			return werr
+		}
+	} else {
+		writeRollbackSummary(env.stdout, report)
+	}
+	switch {
+	case errors.Is(err, replication.ErrRefused):
+		fmt.Fprintf(env.stderr, "switchback rollback: refused: %s\n", report.Reason)
+		return errRefusedExit
+	case err != nil:
+		fmt.Fprintf(env.stderr, "switchback rollback: %s: %v\n", report.Outcome, err)
+		return errSilent
+	}
+	return nil
+}
+
+func writeRollbackSummary(w io.Writer, r replication.RollbackReport) {
+	fmt.Fprintf(w, "Outcome: %s", r.Outcome)
+	if r.Reason != "" {
+		fmt.Fprintf(w, " — %s", r.Reason)
+	}
+	fmt.Fprintln(w)
+	if r.Outcome == replication.OutcomeCompleted || r.Outcome == replication.OutcomeAborted {
+		fmt.Fprintf(w, "Write downtime: %d ms\n", r.WriteUnavailableMS)
+	}
+	if r.ProductionPosition != "" {
+		fmt.Fprintf(w, "Production position: %s\n", r.ProductionPosition)
+	}
+	if r.RollbackPosition != "" {
+		fmt.Fprintf(w, "Rollback target position at cutover: %s\n", r.RollbackPosition)
+	}
+	if r.Outcome == replication.OutcomeCompleted {
+		fmt.Fprintln(w, "Next: re-point the application to the rollback target's endpoint.")
+	}
+}

@@ -1,0 +1,674 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults for RollbackRequest fields left zero.
+const (
+	DefaultRollbackMaxLag  = 5 * time.Second
+	DefaultCatchupTimeout  = 30 * time.Second
+	rollbackPollInterval   = 5 * time.Millisecond
+	rollbackProgressPeriod = 500 * time.Millisecond
+)
+
+// Rollback outcomes.
+const (
+	OutcomePlanned   = "planned"
+	OutcomeCompleted = "completed"
+	OutcomeAborted   = "aborted"
+)
+
+// RollbackRequest is everything Rollback needs to promote the rollback
+// target in place of production.
+type RollbackRequest struct {
+	// Production is the current production (the replication source).
+	Production *Server
+	// Rollback is the rollback target that replicates from production.
+	Rollback *Server
+	// ProductionFence and RollbackFence fence each side; nil means the SQL
+	// fencer of that server.
+	ProductionFence Fencer
+	RollbackFence   Fencer
+	// Execute performs the cutover; false only plans it and changes nothing.
+	Execute bool
+	// MaxLag is the most replication lag at which a cutover may start.
+	MaxLag time.Duration
+	// CatchupTimeout bounds the wait for production's position to settle and
+	// for the rollback target to execute exactly up to it. It bounds the
+	// write outage of an aborted cutover.
+	CatchupTimeout time.Duration
+	// Reverse, after a completed cutover, configures the old production to
+	// replicate from the rollback target from the cutover position (the
+	// roll-forward path). Reverse carries the Configure settings it uses.
+	Reverse *ReverseOptions
+	// OnStep, when set, is called as each step ends.
+	OnStep func(Step)
+	// OnProgress, when set, receives progress lines while Rollback waits.
+	OnProgress func(string)
+
+	// crashAfter, in tests, makes Rollback return right after the named step
+	// without any cleanup, as if the process had been killed there.
+	crashAfter string
+}
+
+// ReverseOptions configures the roll-forward replication that --reverse
+// sets up: the old production becomes a replica of the rollback target.
+type ReverseOptions struct {
+	// SourceHost and SourcePort are how the old production reaches the
+	// rollback target; empty means the rollback target's DSN address.
+	SourceHost string
+	SourcePort int
+	// ReplicationUser and ReplicationPassword as for Configure.
+	ReplicationUser     string
+	ReplicationPassword string
+	// WaitTimeout as for Configure.
+	WaitTimeout time.Duration
+}
+
+// RollbackReport reports a Rollback run. Positions are "file:position".
+type RollbackReport struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Steps   []Step `json:"steps"`
+	// WriteUnavailableMS is the time from production fenced to the rollback
+	// target writable (or, when aborted, to production unfenced again).
+	WriteUnavailableMS int64 `json:"write_unavailable_ms"`
+	// ProductionPosition is production's final binlog position, at which
+	// it was frozen.
+	ProductionPosition string `json:"production_position"`
+	// RollbackPosition is the rollback target's own binlog position when
+	// it became writable: where roll-forward replication starts.
+	RollbackPosition string `json:"rollback_position"`
+}
+
+// ErrAborted means a cutover started and was undone: production is
+// writable again and the rollback target still replicates from it.
+var ErrAborted = errors.New("rollback aborted")
+
+// Step names of a rollback, in order.
+const (
+	stepPreconditions = "check preconditions"
+	stepFenceProd     = "fence production"
+	stepSettle        = "wait for production position to settle"
+	stepCatchup       = "wait for rollback target to catch up"
+	stepStop          = "stop replication on rollback target"
+	stepUnfenceRB     = "unfence rollback target"
+	stepReset         = "reset replication source on rollback target"
+	stepReverse       = "configure reverse replication"
+	stepAbortUnfence  = "abort: unfence production"
+	stepAbortRestart  = "abort: restart replication on rollback target"
+)
+
+// phase is where a cutover stands, read from the servers' own state, so
+// that a run killed at any point is finished (or cleanly undone) by the
+// same command run again.
+type phase int
+
+const (
+	phaseInvalid  phase = iota // a state switchback must not act on
+	phaseStart                 // production writable, rollback target fenced and replicating
+	phaseFenced                // both fenced, replication configured: a cutover was interrupted before promotion
+	phasePromoted              // production fenced, rollback target writable, stale replication config stopped at production's position
+	phaseDone                  // production fenced, rollback target writable, no replication source: completed
+)
+
+// cutoverState is what Rollback reads from the two servers.
+type cutoverState struct {
+	ProductionReadOnly bool
+	RollbackReadOnly   bool
+	Replica            ReplicaStatus
+	ProductionPosition BinlogPosition
+}
+
+// classify maps the servers' state to a phase, with the reason when it is
+// phaseInvalid. It is a pure function.
+func classify(st cutoverState) (phase, string) {
+	rs := st.Replica
+	switch {
+	case !st.ProductionReadOnly && !st.RollbackReadOnly:
+		return phaseInvalid, "the rollback target is writable while production is too: it must stay fenced (read-only) until rollback; fence it and check it has not diverged"
+	case !st.ProductionReadOnly && !rs.Configured:
+		return phaseInvalid, "the rollback target does not replicate from production: there is nothing to roll back to (run switchback configure)"
+	case !st.ProductionReadOnly:
+		return phaseStart, ""
+	case st.RollbackReadOnly && rs.Configured:
+		return phaseFenced, ""
+	case st.RollbackReadOnly:
+		return phaseInvalid, "production and the rollback target are both read-only and the rollback target has no replication source: switchback cannot tell whether it has all of production's writes; compare positions and unfence one side by hand"
+	case !rs.Configured:
+		return phaseDone, ""
+	case rs.IOThreadRunning || rs.SQLThreadRunning:
+		return phaseInvalid, "the rollback target is writable while it still replicates from production: fence it, or stop its replication by hand"
+	case ComparePositions(rs.ExecutedPosition(), st.ProductionPosition) != 0:
+		return phaseInvalid, fmt.Sprintf("the rollback target is writable but stopped at %s, not at production's final %s: writes may be missing; compare the two by hand",
+			rs.ExecutedPosition(), st.ProductionPosition)
+	default:
+		return phasePromoted, ""
+	}
+}
+
+// roller holds one Rollback run's state.
+type roller struct {
+	req    RollbackRequest
+	runner stepRunner
+	report RollbackReport
+
+	fencedAt        time.Time // production fence issued; zero when not by this run
+	stoppedByUs     bool
+	target          BinlogPosition // production's settled position
+	rollbackAtPromo BinlogPosition // rollback target's own position when promoted
+}
+
+// errCrashed is the test hook's simulated kill.
+var errCrashed = errors.New("simulated crash")
+
+// Rollback plans or performs the cutover from production to the rollback
+// target.
+//
+// Without Execute it reads both servers and reports every step with the
+// check that gates it and the current values; it changes nothing.
+//
+// With Execute it checks the preconditions (replication running without
+// error, lag ≤ MaxLag, rollback target fenced; otherwise it refuses and
+// touches nothing), fences production, waits until production's binlog
+// position settles and the rollback target has executed exactly up to it,
+// stops replication, unfences the rollback target, and clears its
+// replication source. Any failure before the rollback target is writable
+// unfences production again and reports "aborted": the write outage is
+// bounded by CatchupTimeout. Replication is stopped before the rollback
+// target becomes writable, so both sides are never writable while
+// replication runs.
+//
+// A run killed at any point converges when run again: Rollback works out
+// where the cutover stands from the servers' own state (read_only flags,
+// replica status, positions) and continues from there without repeating a
+// step, or refuses a state it did not create.
+func Rollback(ctx context.Context, req RollbackRequest) (RollbackReport, error) {
+	if req.Production == nil || req.Rollback == nil {
+		return RollbackReport{Outcome: OutcomeRefused, Reason: "rollback needs both a production and a rollback target"}, ErrRefused
+	}
+	if req.ProductionFence == nil {
+		req.ProductionFence = SQLFencer{Server: req.Production}
+	}
+	if req.RollbackFence == nil {
+		req.RollbackFence = SQLFencer{Server: req.Rollback}
+	}
+	if req.MaxLag == 0 {
+		req.MaxLag = DefaultRollbackMaxLag
+	}
+	if req.CatchupTimeout == 0 {
+		req.CatchupTimeout = DefaultCatchupTimeout
+	}
+	r := &roller{req: req, runner: stepRunner{onStep: req.OnStep}}
+	err := r.run(ctx)
+	r.report.Steps = r.runner.steps
+	if r.report.Steps == nil {
+		r.report.Steps = []Step{}
+	}
+	return r.report, err
+}
+
+func (r *roller) readState(ctx context.Context) (cutoverState, error) {
+	var st cutoverState
+	var err error
+	if st.ProductionReadOnly, err = r.req.ProductionFence.ReadOnly(ctx); err != nil {
+		return st, err
+	}
+	if st.RollbackReadOnly, err = r.req.RollbackFence.ReadOnly(ctx); err != nil {
+		return st, err
+	}
+	if st.Replica, err = r.req.Rollback.ReplicaStatus(ctx); err != nil {
+		return st, err
+	}
+	if st.ProductionPosition, err = r.req.Production.BinlogPosition(ctx); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func (r *roller) run(ctx context.Context) error {
+	st, err := r.readState(ctx)
+	if err != nil {
+		r.report.Outcome, r.report.Reason = OutcomeRefused, err.Error()
+		return err
+	}
+	r.report.ProductionPosition = st.ProductionPosition.String()
+	ph, why := classify(st)
+	if !r.req.Execute {
+		r.plan(ctx, st, ph, why)
+		return nil
+	}
+	switch ph {
+	case phaseInvalid:
+		r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: why})
+		return r.refuse(why)
+	case phaseStart:
+		if err := r.runner.run(ctx, stepPreconditions, func(context.Context) (StepOutcome, string, error) {
+			if reason := r.preconditions(ctx, st); reason != "" {
+				return "", "", fmt.Errorf("%w: %s", ErrRefused, reason)
+			}
+			return StepDone, r.gateDetail(st), nil
+		}); err != nil {
+			return r.refuse(trimRefused(err))
+		}
+		if err := r.step(ctx, stepFenceProd, r.fenceProduction); err != nil {
+			return r.abort(ctx, err)
+		}
+		fallthrough
+	case phaseFenced:
+		if ph == phaseFenced {
+			// A killed run may have stopped replication; abort must restart it.
+			r.stoppedByUs = !st.Replica.IOThreadRunning || !st.Replica.SQLThreadRunning
+			r.runner.add(Step{Name: stepFenceProd, Outcome: StepAlreadyDone,
+				Detail: "production is already read-only: resuming an interrupted cutover (" + describeState(st) + ")"})
+			r.fencedAt = time.Now() // the outage began earlier; this run can only measure its own part
+		}
+		if err := r.catchUpAndStop(ctx); err != nil {
+			return r.abort(ctx, err)
+		}
+		if err := r.step(ctx, stepUnfenceRB, r.unfenceRollback); err != nil {
+			return r.abort(ctx, err)
+		}
+		r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
+		fallthrough
+	case phasePromoted:
+		if ph == phasePromoted {
+			r.runner.add(Step{Name: stepUnfenceRB, Outcome: StepAlreadyDone,
+				Detail: "rollback target is already writable and stopped exactly at production's " + st.ProductionPosition.String()})
+		}
+		if err := r.step(ctx, stepReset, r.resetSource); err != nil {
+			// The rollback target is writable and production fenced: the
+			// cutover happened. Only the stale configuration is left.
+			r.report.Outcome = OutcomeCompleted
+			r.report.Reason = "cutover done, but the rollback target's old replication configuration could not be cleared: run the same command again"
+			return err
+		}
+		fallthrough
+	case phaseDone:
+		if ph == phaseDone {
+			r.runner.add(Step{Name: stepReset, Outcome: StepAlreadyDone, Detail: "rollback target is writable with no replication source: the cutover is complete"})
+		}
+		if r.req.Reverse != nil {
+			if err := r.step(ctx, stepReverse, r.configureReverse); err != nil {
+				r.report.Outcome, r.report.Reason = OutcomeCompleted, "cutover done; reverse replication failed: "+err.Error()
+				return err
+			}
+		}
+		if r.report.RollbackPosition == "" {
+			if p, err := r.readCutoverRecord(ctx); err == nil && p != nil {
+				r.report.RollbackPosition = p.String()
+			}
+		}
+		r.report.Outcome = OutcomeCompleted
+		return nil
+	}
+	return fmt.Errorf("unknown cutover phase %d", ph)
+}
+
+// step runs one execute step, honouring the test crash hook.
+func (r *roller) step(ctx context.Context, name string, fn func(context.Context) (StepOutcome, string, error)) error {
+	if err := r.runner.run(ctx, name, fn); err != nil {
+		return err
+	}
+	if r.req.crashAfter == name {
+		return errCrashed
+	}
+	return nil
+}
+
+func (r *roller) refuse(reason string) error {
+	r.report.Outcome, r.report.Reason = OutcomeRefused, reason
+	return fmt.Errorf("%w: %s", ErrRefused, reason)
+}
+
+func trimRefused(err error) string {
+	var h *HintedError
+	if errors.As(err, &h) {
+		err = h.Err
+	}
+	msg := err.Error()
+	if p := ErrRefused.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
+		return msg[len(p):]
+	}
+	return msg
+}
+
+func describeState(st cutoverState) string {
+	onoff := map[bool]string{true: "read-only", false: "writable"}
+	repl := "no replication source"
+	if st.Replica.Configured {
+		repl = fmt.Sprintf("replication IO %s, SQL %s, executed %s", orDash(st.Replica.IORunning), orDash(st.Replica.SQLRunning), st.Replica.ExecutedPosition())
+	}
+	return fmt.Sprintf("production %s at %s; rollback target %s, %s", onoff[st.ProductionReadOnly], st.ProductionPosition, onoff[st.RollbackReadOnly], repl)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// preconditions returns why a cutover may not start, or "".
+func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
+	rs := st.Replica
+	switch {
+	case !rs.IOThreadRunning || !rs.SQLThreadRunning:
+		return fmt.Sprintf("replication is not running (IO %s, SQL %s)", orDash(rs.IORunning), orDash(rs.SQLRunning))
+	case rs.LastIOErrno != 0:
+		return fmt.Sprintf("replication IO error %d: %s", rs.LastIOErrno, rs.LastIOError)
+	case rs.LastSQLErrno != 0:
+		return fmt.Sprintf("replication SQL error %d: %s", rs.LastSQLErrno, rs.LastSQLError)
+	case rs.SecondsBehind == nil:
+		return "replication lag is unknown (seconds behind is NULL)"
+	case time.Duration(*rs.SecondsBehind)*time.Second > r.req.MaxLag:
+		return fmt.Sprintf("the rollback target is %d s behind, more than --max-lag %s", *rs.SecondsBehind, r.req.MaxLag)
+	}
+	if reason := r.sourceMismatch(ctx, rs); reason != "" {
+		return reason
+	}
+	return ""
+}
+
+// sourceMismatch refuses a rollback target that follows another server.
+func (r *roller) sourceMismatch(ctx context.Context, rs ReplicaStatus) string {
+	have := fmt.Sprintf("%s:%d", rs.SourceHost, rs.SourcePort)
+	if have == r.req.Production.Addr {
+		return ""
+	}
+	var host string
+	var port int
+	err := r.req.Production.db.QueryRowContext(ctx, "SELECT source_host, source_port FROM "+sourceRecordTable+" WHERE target = ?", r.req.Rollback.Addr).Scan(&host, &port)
+	if err == nil && host == rs.SourceHost && port == rs.SourcePort {
+		return ""
+	}
+	return fmt.Sprintf("the rollback target replicates from %s, which is not production (%s) nor the source switchback configured for it", have, r.req.Production.Addr)
+}
+
+func (r *roller) gateDetail(st cutoverState) string {
+	lag := "unknown"
+	if st.Replica.SecondsBehind != nil {
+		lag = fmt.Sprintf("%d s", *st.Replica.SecondsBehind)
+	}
+	return fmt.Sprintf("IO %s, SQL %s, no errors, lag %s ≤ %s, rollback target read-only", st.Replica.IORunning, st.Replica.SQLRunning, lag, r.req.MaxLag)
+}
+
+func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, error) {
+	r.fencedAt = time.Now()
+	if err := r.req.ProductionFence.SetReadOnly(ctx, true); err != nil {
+		return "", "", err
+	}
+	return StepDone, "production is read-only: application writes are now rejected", nil
+}
+
+// catchUpAndStop waits for production's position to settle and for the
+// rollback target to execute exactly up to it, then stops replication and
+// checks that nothing moved meanwhile. It loops if production moved (a
+// writer that bypasses read_only), within CatchupTimeout.
+func (r *roller) catchUpAndStop(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
+	defer cancel()
+	if err := r.step(ctx, stepSettle, r.settle); err != nil {
+		return err
+	}
+	if err := r.step(ctx, stepCatchup, r.catchUp); err != nil {
+		return err
+	}
+	return r.step(ctx, stepStop, r.stopReplication)
+}
+
+func (r *roller) settle(ctx context.Context) (StepOutcome, string, error) {
+	prev, err := r.req.Production.BinlogPosition(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("production's binlog position kept moving for %s after the fence (last %s): a writer bypasses read_only", r.req.CatchupTimeout, prev)
+		case <-time.After(20 * time.Millisecond):
+		}
+		cur, err := r.req.Production.BinlogPosition(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if ComparePositions(cur, prev) == 0 {
+			r.target = cur
+			r.report.ProductionPosition = cur.String()
+			return StepDone, "production's binlog stopped at " + cur.String(), nil
+		}
+		prev = cur
+	}
+}
+
+func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
+	lastProgress := time.Now()
+	restarted := false
+	tick := time.NewTicker(rollbackPollInterval)
+	defer tick.Stop()
+	for {
+		rs, err := r.req.Rollback.ReplicaStatus(ctx)
+		if err != nil {
+			return "", "", r.catchupErr(ctx, err)
+		}
+		if rerr := replicationError(rs); rerr != nil {
+			return "", "", rerr
+		}
+		exec := rs.ExecutedPosition()
+		switch c := ComparePositions(exec, r.target); {
+		case c == 0:
+			return StepDone, "rollback target executed exactly up to " + r.target.String(), nil
+		case c > 0:
+			return "", "", fmt.Errorf("rollback target executed %s, past production's settled %s: production was written after the fence", exec, r.target)
+		}
+		if !rs.SQLThreadRunning || (!rs.IOThreadRunning && !restarted) {
+			if restarted {
+				return "", "", fmt.Errorf("replication stopped at %s before reaching %s (IO %s, SQL %s)", exec, r.target, orDash(rs.IORunning), orDash(rs.SQLRunning))
+			}
+			// An interrupted run stopped it short of the target: start it again.
+			if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StartReplication()); err != nil {
+				return "", "", err
+			}
+			restarted = true
+		}
+		if r.req.OnProgress != nil && time.Since(lastProgress) >= rollbackProgressPeriod {
+			lastProgress = time.Now()
+			behind := "in an earlier binlog file"
+			if exec.File == r.target.File {
+				behind = fmt.Sprintf("%d bytes behind", r.target.Position-exec.Position)
+			}
+			r.req.OnProgress(fmt.Sprintf("waiting for the rollback target: executed %s, %s production's %s", exec, behind, r.target))
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", r.catchupErr(ctx, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *roller) catchupErr(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("the rollback target did not execute up to production's %s within --catchup-timeout %s (is it blocked, e.g. by a lock?)", r.target, r.req.CatchupTimeout)
+	}
+	return err
+}
+
+func (r *roller) stopReplication(ctx context.Context) (StepOutcome, string, error) {
+	if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StopReplication()); err != nil {
+		return "", "", err
+	}
+	r.stoppedByUs = true
+	rs, err := r.req.Rollback.ReplicaStatus(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	prod, err := r.req.Production.BinlogPosition(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if ComparePositions(rs.ExecutedPosition(), r.target) != 0 || ComparePositions(prod, r.target) != 0 {
+		return "", "", fmt.Errorf("positions moved while stopping: production %s, rollback target executed %s, expected both at %s", prod, rs.ExecutedPosition(), r.target)
+	}
+	pos, err := r.req.Rollback.BinlogPosition(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	r.rollbackAtPromo = pos
+	r.report.RollbackPosition = pos.String()
+	return StepDone, fmt.Sprintf("replication stopped at %s; rollback target's own binlog at %s", r.target, pos), nil
+}
+
+// unfenceRollback makes the rollback target writable and records, on it,
+// the positions of the cutover: the roll-forward path starts from the
+// rollback target's own position captured while it was still read-only.
+func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, error) {
+	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
+		return "", "", err
+	}
+	_, err := r.req.Rollback.db.ExecContext(ctx,
+		"REPLACE INTO "+cutoverTable+" /* switchback */ (old_production, production_file, production_position, promoted_file, promoted_position, completed_at) VALUES (?, ?, ?, ?, ?, NOW(6))",
+		r.req.Production.Addr, r.target.File, r.target.Position, r.rollbackAtPromo.File, r.rollbackAtPromo.Position)
+	if err != nil {
+		// The cutover stands; only --reverse needs the record.
+		return StepDone, "rollback target is writable: it is production now (could not record the cutover position: " + err.Error() + ")", nil
+	}
+	return StepDone, "rollback target is writable: it is production now", nil
+}
+
+// readCutoverRecord returns the rollback target's own position at the
+// cutover from production (recorded on the rollback target), or nil.
+func (r *roller) readCutoverRecord(ctx context.Context) (*BinlogPosition, error) {
+	var p BinlogPosition
+	err := r.req.Rollback.db.QueryRowContext(ctx,
+		"SELECT promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ?", r.req.Production.Addr).Scan(&p.File, &p.Position)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// configureReverse makes the old production a replica of the rollback
+// target from the cutover position, with Configure.
+func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, error) {
+	start := r.rollbackAtPromo
+	if start.File == "" {
+		p, err := r.readCutoverRecord(ctx)
+		if err != nil {
+			return "", "", fmt.Errorf("the rollback target's position at the cutover is unknown (%v): switchback never guesses coordinates; configure reverse replication by hand with switchback configure", err)
+		}
+		start = *p
+		r.report.RollbackPosition = start.String()
+	}
+	o := r.req.Reverse
+	res, err := Configure(ctx, ConfigureRequest{
+		Production: r.req.Rollback, Rollback: r.req.Production, RollbackFence: r.req.ProductionFence,
+		Start: start, SourceHost: o.SourceHost, SourcePort: o.SourcePort,
+		ReplicationUser: o.ReplicationUser, ReplicationPassword: o.ReplicationPassword, WaitTimeout: o.WaitTimeout,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	outcome := StepDone
+	if res.Outcome == OutcomeUnchanged {
+		outcome = StepAlreadyDone
+	}
+	return outcome, fmt.Sprintf("old production replicates from the rollback target (%s) from %s", res.Source, start), nil
+}
+
+// plan reports what an execute run would do, with the checks that gate
+// each step and the current values. It changes nothing.
+func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string) {
+	r.report.Outcome = OutcomePlanned
+	planned := func(name, detail string) { r.runner.add(Step{Name: name, Outcome: StepPlanned, Detail: detail}) }
+	state := describeState(st)
+	switch ph {
+	case phaseInvalid:
+		r.report.Reason = "--execute would refuse: " + why
+		r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Detail: state, Error: why})
+		return
+	case phaseStart:
+		gate := r.gateDetail(st)
+		if reason := r.preconditions(ctx, st); reason != "" {
+			r.report.Reason = "--execute would refuse: " + reason
+			r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Detail: state, Error: reason})
+			return
+		}
+		planned(stepPreconditions, "would pass now: "+gate)
+		planned(stepFenceProd, "production is writable now; set it read-only (application writes are rejected from here)")
+	case phaseFenced:
+		planned(stepFenceProd, "production is already read-only: an interrupted cutover would be resumed")
+	}
+	switch ph {
+	case phaseStart, phaseFenced:
+		behind := "in an earlier file"
+		exec := st.Replica.ExecutedPosition()
+		if exec.File == st.ProductionPosition.File && st.ProductionPosition.Position >= exec.Position {
+			behind = fmt.Sprintf("%d bytes behind", st.ProductionPosition.Position-exec.Position)
+		}
+		planned(stepSettle, fmt.Sprintf("production's binlog is at %s now; wait until it stops moving (at most --catchup-timeout %s, with the next step)", st.ProductionPosition, r.req.CatchupTimeout))
+		planned(stepCatchup, fmt.Sprintf("rollback target has executed %s (%s); wait until it is exactly at production's final position, else abort and unfence production", exec, behind))
+		planned(stepStop, "stop replication on the rollback target ("+r.req.Rollback.Dialect.StopReplication().Display+")")
+		planned(stepUnfenceRB, "make the rollback target writable; production stays read-only")
+		fallthrough
+	case phasePromoted:
+		if ph == phasePromoted {
+			planned(stepUnfenceRB, "already writable and stopped at production's final position: resume")
+		}
+		planned(stepReset, "remove the rollback target's replication source configuration")
+	case phaseDone:
+		r.report.Reason = "the cutover is already complete"
+		r.runner.add(Step{Name: stepReset, Outcome: StepAlreadyDone, Detail: state})
+	}
+	if r.req.Reverse != nil {
+		planned(stepReverse, "configure the old production to replicate from the rollback target from its position at the cutover")
+	}
+}
+
+func (r *roller) resetSource(ctx context.Context) (StepOutcome, string, error) {
+	for _, st := range r.req.Rollback.Dialect.ResetSource() {
+		if err := r.req.Rollback.exec(ctx, st); err != nil {
+			return "", "", err
+		}
+	}
+	return StepDone, "replication source configuration removed", nil
+}
+
+// abort undoes an interrupted cutover: production is unfenced and the
+// rollback target's replication restarted, so the pair is back where it
+// started. It runs even when ctx was cancelled (Ctrl-C).
+func (r *roller) abort(ctx context.Context, cause error) error {
+	if errors.Is(cause, errCrashed) {
+		return cause
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	r.report.Outcome = OutcomeAborted
+	r.report.Reason = trimRefused(cause)
+	unfenceErr := r.runner.run(ctx, stepAbortUnfence, func(ctx context.Context) (StepOutcome, string, error) {
+		if err := r.req.ProductionFence.SetReadOnly(ctx, false); err != nil {
+			return "", "", err
+		}
+		return StepDone, "production is writable again", nil
+	})
+	if !r.fencedAt.IsZero() {
+		r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
+	}
+	if r.stoppedByUs {
+		_ = r.runner.run(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {
+			if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StartReplication()); err != nil {
+				return "", "", err
+			}
+			return StepDone, "replication from production restarted", nil
+		})
+	}
+	if unfenceErr != nil {
+		r.report.Reason += "; PRODUCTION IS STILL READ-ONLY: unfencing it failed (" + unfenceErr.Error() + "): unfence it by hand now"
+		return fmt.Errorf("%w: %v; and production could not be unfenced: %v", ErrAborted, cause, unfenceErr)
+	}
+	return fmt.Errorf("%w: %v", ErrAborted, cause)
+}
