@@ -114,16 +114,20 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 
 // printStep prints one finished step as a progress line.
 func printStep(w io.Writer, s replication.Step) {
-	fmt.Fprintf(w, "  %-13s %-42s %6s", "["+string(s.Outcome)+"]", s.Name, formatMS(s.MS))
+	took := formatMS(s.MS)
+	if s.Outcome == replication.StepPlanned || s.Outcome == replication.StepSkipped {
+		took = ""
+	}
+	fmt.Fprintf(w, "  %-14s %-44s %6s", "["+string(s.Outcome)+"]", s.Name, took)
 	if s.Detail != "" {
 		fmt.Fprintf(w, "  %s", s.Detail)
 	}
 	fmt.Fprintln(w)
 	if s.Error != "" {
-		fmt.Fprintf(w, "                error: %s\n", s.Error)
+		fmt.Fprintf(w, "                 error: %s\n", s.Error)
 	}
 	if s.Hint != "" {
-		fmt.Fprintf(w, "                hint:  %s\n", s.Hint)
+		fmt.Fprintf(w, "                 hint:  %s\n", s.Hint)
 	}
 }
 

@@ -71,7 +71,11 @@ func writeObservation(w io.Writer, prodAddr, rbAddr string, o replication.Observ
 	yes := map[bool]string{true: "yes", false: "no"}
 	fmt.Fprintf(tw, "production\t%s\tbinlog at %s:%d\n", prodAddr, o.SourceFile, o.SourcePosition)
 	fmt.Fprintf(tw, "rollback target\t%s\texecuted %s:%d, read-only %s\n", rbAddr, o.ExecutedFile, o.ExecutedPosition, yes[o.RollbackReadOnly])
-	fmt.Fprintf(tw, "threads\tIO %s (%s), SQL %s\t\n", yes[o.IORunning], o.IOState, yes[o.SQLRunning])
+	ioState := o.IOState
+	if ioState == "" {
+		ioState = "-"
+	}
+	fmt.Fprintf(tw, "threads\tIO %s, SQL %s\t\n", ioState, yes[o.SQLRunning])
 	fmt.Fprintf(tw, "lag\t%s behind\tprobe %s, %s bytes behind\n", optInt(o.SecondsBehind, " s"), optInt(o.ProbeLagMS, " ms"), optInt(o.BytesBehind, ""))
 	if o.LastIOErrno != 0 {
 		fmt.Fprintf(tw, "last IO error\t%d\t%s\n", o.LastIOErrno, o.LastIOError)

@@ -399,7 +399,7 @@ func loginWorks(ctx context.Context, s *Server, user, password string) bool {
 
 func (c *configurer) ensureRetention(ctx context.Context) (StepOutcome, string, error) {
 	prod := c.req.Production
-	found, err := readRetention(ctx, prod)
+	found, d, err := readRetention(ctx, prod)
 	if err != nil {
 		return "", "", err
 	}
@@ -408,7 +408,7 @@ func (c *configurer) ensureRetention(ctx context.Context) (StepOutcome, string, 
 	if found.Covers(want) {
 		return StepAlreadyDone, fmt.Sprintf("found %s, covers %d h", foundText, c.req.RetentionHours), nil
 	}
-	sts, err := prod.Dialect.SetRetention(c.req.RetentionHours)
+	sts, err := d.SetRetention(c.req.RetentionHours)
 	if err != nil {
 		return "", "", err
 	}
@@ -420,13 +420,25 @@ func (c *configurer) ensureRetention(ctx context.Context) (StepOutcome, string, 
 	return StepDone, fmt.Sprintf("found %s; set %d h", foundText, c.req.RetentionHours), nil
 }
 
-func readRetention(ctx context.Context, s *Server) (Retention, error) {
-	st := s.Dialect.ShowRetention()
+// readRetention reads production's binlog retention and returns the
+// dialect whose statements manage it. A server forced to an Aurora dialect
+// that lacks mysql.rds_show_configuration (a self-managed production next
+// to an Aurora rollback target) falls back to its detected dialect.
+func readRetention(ctx context.Context, s *Server) (Retention, Dialect, error) {
+	d := s.Dialect
+	st := d.ShowRetention()
 	cols, rows, err := s.queryRows(ctx, st)
-	if err != nil {
-		return Retention{}, err
+	if err != nil && d.IsAurora() && mysqlErrno(err) == 1305 /* no such procedure */ {
+		if detected, derr := Detect(s.Info); derr == nil && !detected.IsAurora() {
+			d = detected
+			cols, rows, err = s.queryRows(ctx, d.ShowRetention())
+		}
 	}
-	return ParseRetention(s.Dialect, cols, rows)
+	if err != nil {
+		return Retention{}, d, err
+	}
+	r, err := ParseRetention(d, cols, rows)
+	return r, d, err
 }
 
 func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, error) {

@@ -308,6 +308,10 @@ func parseAuroraRetention(columns []string, rows [][]sql.NullString) (Retention,
 	ix := indexColumns(columns)
 	nameAt, _, okName := ix.find([]string{"name"})
 	valueAt, _, okValue := ix.find([]string{"value"})
+	if (!okName || !okValue) && len(columns) >= 2 {
+		// Unnamed output: Aurora's column order is name, value, description.
+		nameAt, valueAt, okName, okValue = 0, 1, true, true
+	}
 	if !okName || !okValue {
 		return Retention{}, fmt.Errorf("parse retention: rds_show_configuration output lacks the name and value columns (got %s)", strings.Join(columns, ", "))
 	}
