@@ -59,7 +59,7 @@ fuzz: deps-go ## fuzz the RDS event decoder for FUZZTIME (default 30s)
 
 .PHONY: demo
 demo: deps build ## the main job, locally: see README
-	@for f in events/*.json; do echo "==> switchback explain-event $$f"; ./bin/switchback explain-event "$$f" || exit 1; echo; done
+	@./bin/switchback demo
 
 .PHONY: clean
 clean: ## remove build output

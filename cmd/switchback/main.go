@@ -43,6 +43,7 @@ func commands() []command {
 		{name: "explain-event", summary: "show what switchback makes of one RDS EventBridge event", run: runExplainEvent},
 		{name: "configure", summary: "set up verified reverse replication from production into the rollback target", run: runConfigure},
 		{name: "status", summary: "tell whether rollback is possible now: threads, lag, probe, verdict", run: runStatus},
+		{name: "demo", summary: "switchover, then rollback under load with zero loss, on two local MariaDB servers", run: runDemo},
 		{name: "rollback", summary: "plan, or with --execute perform, the zero-loss cutover to the rollback target", run: runRollback},
 	}
 }

@@ -342,7 +342,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 	var did []string
 	if !exists {
 		c.password = c.req.ReplicationPassword
-		origin := "from SWITCHBACK_REPLICATION_PASSWORD"
+		origin := "as provided"
 		if c.password == "" {
 			c.password, origin = generatePassword(), "generated"
 		}
@@ -368,7 +368,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		c.password = c.req.ReplicationPassword
 	default:
 		c.password = c.req.ReplicationPassword
-		origin := "from SWITCHBACK_REPLICATION_PASSWORD"
+		origin := "as provided"
 		if c.password == "" {
 			c.password, origin = generatePassword(), "generated"
 		}

@@ -273,7 +273,6 @@ func (r *roller) run(ctx context.Context) error {
 		if err := r.step(ctx, stepUnfenceRB, r.unfenceRollback); err != nil {
 			return r.abort(ctx, err)
 		}
-		r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
 		fallthrough
 	case phasePromoted:
 		if ph == phasePromoted {
@@ -530,6 +529,7 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
 		return "", "", err
 	}
+	r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
 	_, err := r.req.Rollback.db.ExecContext(ctx,
 		"REPLACE INTO "+cutoverTable+" /* switchback */ (old_production, production_file, production_position, promoted_file, promoted_position, completed_at) VALUES (?, ?, ?, ?, ?, NOW(6))",
 		r.req.Production.Addr, r.target.File, r.target.Position, r.rollbackAtPromo.File, r.rollbackAtPromo.Position)
