@@ -25,16 +25,16 @@ type pair struct {
 
 // newSwitchedOverPair starts blue and green, replicates blue → green,
 // seeds data, switches over and returns green's coordinates.
-func newSwitchedOverPair(t *testing.T, opts sandbox.Options) *pair {
+func newSwitchedOverPair(t *testing.T, opts sandbox.Options, extraSeed ...string) *pair {
 	t.Helper()
 	servers := sandbox.StartT(t, 2, opts)
 	blue, green := servers[0], servers[1]
 	sw, err := sandbox.SimulateSwitchover(t.Context(), blue, green, func(db *sql.DB) error {
-		for _, q := range []string{
+		for _, q := range append([]string{
 			"CREATE DATABASE shop",
 			"CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(64) NOT NULL)",
 			"INSERT INTO shop.orders VALUES (1, 'seed-a'), (2, 'seed-b')",
-		} {
+		}, extraSeed...) {
 			if _, err := db.Exec(q); err != nil {
 				return err
 			}
