@@ -75,7 +75,7 @@ func writeObservation(w io.Writer, prodAddr, rbAddr string, o replication.Observ
 	if ioState == "" {
 		ioState = "-"
 	}
-	fmt.Fprintf(tw, "threads\tIO %s, SQL %s\t\n", ioState, yes[o.SQLRunning])
+	fmt.Fprintf(tw, "threads\tIO %s, SQL %s\t\n", ioState, map[bool]string{true: "Yes", false: "No"}[o.SQLRunning])
 	fmt.Fprintf(tw, "lag\t%s behind\tprobe %s, %s bytes behind\n", optInt(o.SecondsBehind, " s"), optInt(o.ProbeLagMS, " ms"), optInt(o.BytesBehind, ""))
 	if o.LastIOErrno != 0 {
 		fmt.Fprintf(tw, "last IO error\t%d\t%s\n", o.LastIOErrno, o.LastIOError)
