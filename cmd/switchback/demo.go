@@ -509,10 +509,13 @@ func (d *demo) configure(ctx context.Context) error {
 	}
 	d.onClose(func() { d.blueEng.Close() })
 	d.say("production %s (%s) → rollback target %s (%s)", d.greenEng.Addr, d.greenEng.Dialect, d.blueEng.Addr, d.blueEng.Dialect)
-	res, err := capture.ConfigureFromEvent(ctx, event, replication.ConfigureRequest{
-		Production: d.greenEng,
-		Rollback:   d.blueEng,
-		OnStep:     d.printStep,
+	res, err := capture.ConfigureFromEvent(ctx, event, capture.Target{
+		Sources: []string{demoCluster},
+		Configure: replication.ConfigureRequest{
+			Production: d.greenEng,
+			Rollback:   d.blueEng,
+			OnStep:     d.printStep,
+		},
 	})
 	if res.Configure != nil {
 		d.sum.Configure = res.Configure

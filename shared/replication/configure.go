@@ -86,12 +86,12 @@ const (
 )
 
 var metaDDL = []string{
-	"CREATE DATABASE IF NOT EXISTS switchback /* switchback */",
+	"CREATE DATABASE IF NOT EXISTS switchback /* switchback */ CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
 	`CREATE TABLE IF NOT EXISTS switchback.heartbeat /* switchback */ (
   target VARCHAR(255) NOT NULL PRIMARY KEY,
   token CHAR(32) NOT NULL,
   written_at TIMESTAMP(6) NOT NULL
-) ENGINE=InnoDB`,
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 	`CREATE TABLE IF NOT EXISTS switchback.rollback_source /* switchback */ (
   target VARCHAR(255) NOT NULL PRIMARY KEY,
   source_host VARCHAR(255) NOT NULL,
@@ -101,15 +101,18 @@ var metaDDL = []string{
   start_position BIGINT UNSIGNED NOT NULL,
   auto_position TINYINT NOT NULL,
   configured_at TIMESTAMP(6) NOT NULL
-) ENGINE=InnoDB`,
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 	`CREATE TABLE IF NOT EXISTS switchback.cutover /* switchback */ (
   old_production VARCHAR(255) NOT NULL PRIMARY KEY,
-  production_file VARCHAR(255) NOT NULL,
-  production_position BIGINT UNSIGNED NOT NULL,
-  promoted_file VARCHAR(255) NOT NULL,
-  promoted_position BIGINT UNSIGNED NOT NULL,
-  completed_at TIMESTAMP(6) NOT NULL
-) ENGINE=InnoDB`,
+  rollback_target VARCHAR(255) NOT NULL,
+  state VARCHAR(16) NOT NULL,
+  production_file VARCHAR(255) NOT NULL DEFAULT '',
+  production_position BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  promoted_file VARCHAR(255) NOT NULL DEFAULT '',
+  promoted_position BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  started_at TIMESTAMP(6) NOT NULL,
+  finished_at TIMESTAMP(6) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 }
 
 // sourceRecord is what Configure writes on production before it points the
@@ -236,8 +239,10 @@ type configurer struct {
 	// alreadyConfigured: the rollback target already replicates from
 	// production at the requested coordinates.
 	alreadyConfigured bool
-	status            ReplicaStatus
-	password          string
+	// recorded: production holds the start coordinates of that configuration.
+	recorded bool
+	status   ReplicaStatus
+	password string
 }
 
 func (c *configurer) targetKey() string { return c.req.Rollback.Addr }
@@ -274,7 +279,7 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 			return "", "", fmt.Errorf("%w: rollback target was configured from %s, not %s; reset its replication first to start over from other coordinates",
 				ErrRefused, describeStart(rec.Start, rec.AutoPosition), want)
 		}
-		c.alreadyConfigured = true
+		c.alreadyConfigured, c.recorded = true, true
 		return StepAlreadyDone, "rollback target already replicates from production, configured from " + want, nil
 	}
 	// No record: accept only a configuration that has not moved from the
@@ -370,6 +375,9 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		c.password = c.req.ReplicationPassword
 		origin := "as provided"
 		if c.password == "" {
+			if n := replicasUsing(ctx, prod, user); n > 0 {
+				return "", "", fmt.Errorf("%s exists and %d connected replica(s) use it: switchback will not change its password under them; set SWITCHBACK_REPLICATION_PASSWORD to its current password", account, n)
+			}
 			c.password, origin = generatePassword(), "generated"
 		}
 		if err := prod.exec(ctx, alterPasswordStatement(user, host, c.password)); err != nil {
@@ -381,6 +389,17 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		return StepAlreadyDone, account + " exists with exactly REPLICATION SLAVE, REPLICATION CLIENT", nil
 	}
 	return StepDone, account + ": " + strings.Join(did, "; "), nil
+}
+
+// replicasUsing counts the replicas connected to s as user (binlog dump
+// threads). It returns 0 when the process list cannot be read.
+func replicasUsing(ctx context.Context, s *Server, user string) int {
+	var n int
+	if err := s.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM information_schema.processlist WHERE user = ? AND command LIKE 'Binlog Dump%'", user).Scan(&n); err != nil {
+		return 0
+	}
+	return n
 }
 
 // loginWorks reports whether user/password can log in to the server.
@@ -470,11 +489,21 @@ func firstLine(s string) string {
 func (c *configurer) setSource(ctx context.Context) (StepOutcome, string, error) {
 	tgt := c.req.Rollback
 	if c.alreadyConfigured {
+		if !c.recorded {
+			// Pointed at these coordinates by hand: record them, so a re-run
+			// still knows them once replication has moved on.
+			if err := c.writeRecord(ctx); err != nil {
+				return "", "", err
+			}
+		}
 		rs, err := tgt.ReplicaStatus(ctx)
 		if err != nil {
 			return "", "", err
 		}
 		if rs.IOThreadRunning && rs.SQLThreadRunning {
+			if !c.recorded {
+				return StepDone, "replication already running from " + describeStart(c.req.Start, c.req.AutoPosition) + "; recorded its start coordinates", nil
+			}
 			return StepAlreadyDone, "replication already running from " + describeStart(c.req.Start, c.req.AutoPosition), nil
 		}
 		if err := tgt.exec(ctx, tgt.Dialect.StartReplication()); err != nil {

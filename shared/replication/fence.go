@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Fencer turns a server's write fence (read-only mode) on and off and
@@ -11,8 +12,13 @@ import (
 // (CALL mysql.rds_set_read_only); an Aurora parameter-group fencer plugs into
 // the same interface.
 type Fencer interface {
-	// SetReadOnly turns the fence on or off. Turning it to the state it is
-	// already in is a no-op.
+	// Check reports why the fencer could not act on its server, before
+	// anything is changed; nil when it can.
+	Check(ctx context.Context) error
+	// SetReadOnly turns the fence on or off and returns once the server
+	// reports the new state. Turning it to the state it is already in is a
+	// no-op. When ctx ends first, the request is withdrawn (the statement
+	// killed) so it cannot take effect later.
 	SetReadOnly(ctx context.Context, on bool) error
 	// ReadOnly reports whether the fence is on.
 	ReadOnly(ctx context.Context) (bool, error)
@@ -21,19 +27,44 @@ type Fencer interface {
 // SQLFencer fences a server through SQL, in the server's dialect.
 type SQLFencer struct{ Server *Server }
 
-// SetReadOnly implements Fencer.
-func (f SQLFencer) SetReadOnly(ctx context.Context, on bool) error {
-	for _, st := range f.Server.Dialect.SetReadOnly(on) {
-		if err := f.Server.exec(ctx, st); err != nil {
-			return withHint(err)
-		}
+// Check implements Fencer: on Aurora the fence needs
+// mysql.rds_set_read_only, which Aurora MySQL v2 and v3 before 3.06 lack
+// (use the DB cluster parameter group fencer there).
+func (f SQLFencer) Check(ctx context.Context) error {
+	if !f.Server.Dialect.IsAurora() {
+		return nil
+	}
+	var n int
+	err := f.Server.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = 'mysql' AND routine_name = 'rds_set_read_only'").Scan(&n)
+	if err != nil {
+		return fmt.Errorf("%s: look up mysql.rds_set_read_only: %w", f.Server, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s has no mysql.rds_set_read_only (Aurora MySQL v2, or v3 before 3.06): it can only be fenced through its DB cluster parameter group", f.Server)
 	}
 	return nil
 }
 
-// ReadOnly implements Fencer. The fence counts as on when read_only is on;
-// super_read_only, where it exists, is reported by SetReadOnly's statements
-// but read_only is what stops application users.
+// SetReadOnly implements Fencer.
+func (f SQLFencer) SetReadOnly(ctx context.Context, on bool) error {
+	for _, st := range f.Server.Dialect.SetReadOnly(on) {
+		if err := f.Server.execKillable(ctx, st); err != nil {
+			return withHint(err)
+		}
+	}
+	got, err := f.ReadOnly(ctx)
+	if err != nil {
+		return err
+	}
+	if got != on {
+		return fmt.Errorf("%s still reports read_only=%v after setting it to %v", f.Server, got, on)
+	}
+	return nil
+}
+
+// ReadOnly implements Fencer. The fence counts as on when read_only is on:
+// that is what stops application users.
 func (f SQLFencer) ReadOnly(ctx context.Context) (bool, error) {
 	st := f.Server.Dialect.ReadOnlyQuery()
 	cols, rows, err := f.Server.queryRows(ctx, st)
@@ -45,4 +76,47 @@ func (f SQLFencer) ReadOnly(ctx context.Context) (bool, error) {
 	}
 	v := rows[0][0]
 	return v.Valid && (v.String == "1" || v.String == "ON"), nil
+}
+
+// execKillable runs st on a dedicated connection. If ctx ends before the
+// server answers, the statement is killed (KILL QUERY) and waited for, so a
+// statement blocked on a lock — SET GLOBAL read_only waits for the global
+// read lock — cannot take effect after its caller gave up.
+func (s *Server) execKillable(ctx context.Context, st Statement) error {
+	bg := context.WithoutCancel(ctx)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.stmtError(st, err)
+	}
+	defer conn.Close()
+	var id int64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		return s.stmtError(st, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.ExecContext(bg, st.SQL, st.Args...)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return s.stmtError(st, err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	killCtx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	_, killErr := s.db.ExecContext(killCtx, fmt.Sprintf("KILL QUERY %d", id))
+	select {
+	case err := <-done:
+		if err == nil {
+			// It finished before the kill landed: it did take effect.
+			return nil
+		}
+	case <-killCtx.Done():
+		return s.stmtError(st, fmt.Errorf("%w; and the statement could not be confirmed killed (%v): check the server", ctx.Err(), killErr))
+	}
+	return s.stmtError(st, ctx.Err())
 }

@@ -2,7 +2,6 @@ package replication
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 )
@@ -110,7 +109,10 @@ type HintedError struct {
 	Hint string
 }
 
-func (e *HintedError) Error() string { return fmt.Sprintf("%v\n  hint: %s", e.Err, e.Hint) }
+// hintSeparator joins an error and its hint in HintedError's message.
+const hintSeparator = "\n  hint: "
+
+func (e *HintedError) Error() string { return e.Err.Error() + hintSeparator + e.Hint }
 
 func (e *HintedError) Unwrap() error { return e.Err }
 

@@ -19,8 +19,10 @@ const (
 type ObserveRequest struct {
 	Production *Server
 	Rollback   *Server
-	// RollbackFence reports the rollback target's fence; nil means SQLFencer{Rollback}.
-	RollbackFence Fencer
+	// RollbackFence and ProductionFence report each side's fence; nil
+	// means the SQL fencer of that server.
+	RollbackFence   Fencer
+	ProductionFence Fencer
 	// ProbeTimeout bounds the wait for the heartbeat token; 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 	// MaxLag is the most lag (seconds behind and probe lag) that still
@@ -62,6 +64,9 @@ type Observation struct {
 func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	if req.RollbackFence == nil {
 		req.RollbackFence = SQLFencer{Server: req.Rollback}
+	}
+	if req.ProductionFence == nil {
+		req.ProductionFence = SQLFencer{Server: req.Production}
 	}
 	if req.ProbeTimeout == 0 {
 		req.ProbeTimeout = DefaultProbeTimeout
@@ -123,7 +128,16 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	if !o.RollbackReadOnly {
 		notReady("rollback target is writable: it must stay read-only (fenced) until rollback")
 	}
-	if !req.SkipProbe {
+	prodFenced, err := req.ProductionFence.ReadOnly(ctx)
+	if err != nil {
+		return o, err
+	}
+	if prodFenced {
+		// Also keeps the probe from writing through read_only as a
+		// privileged user, which would move a frozen production's position.
+		notReady("production is read-only (fenced): a cutover is running or was interrupted")
+	}
+	if !req.SkipProbe && !prodFenced {
 		if rs.Configured {
 			lag, perr := probe(ctx, req.Production, req.Rollback, req.ProbeTimeout, nil)
 			switch {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -99,6 +100,7 @@ const (
 	stepUnfenceRB     = "unfence rollback target"
 	stepReset         = "reset replication source on rollback target"
 	stepReverse       = "configure reverse replication"
+	stepAbortRefence  = "abort: fence rollback target again"
 	stepAbortUnfence  = "abort: unfence production"
 	stepAbortRestart  = "abort: restart replication on rollback target"
 )
@@ -157,10 +159,11 @@ type roller struct {
 	runner stepRunner
 	report RollbackReport
 
-	fencedAt        time.Time // production fence issued; zero when not by this run
-	stoppedByUs     bool
-	target          BinlogPosition // production's settled position
-	rollbackAtPromo BinlogPosition // rollback target's own position when promoted
+	fencedAt             time.Time // production fence issued; zero when not by this run
+	stoppedByUs          bool
+	rollbackUnfenceTried bool
+	target               BinlogPosition // production's settled position
+	rollbackAtPromo      BinlogPosition // rollback target's own position when promoted
 }
 
 // errCrashed is the test hook's simulated kill.
@@ -233,8 +236,7 @@ func (r *roller) readState(ctx context.Context) (cutoverState, error) {
 func (r *roller) run(ctx context.Context) error {
 	st, err := r.readState(ctx)
 	if err != nil {
-		r.report.Outcome, r.report.Reason = OutcomeRefused, err.Error()
-		return err
+		return r.refuse("cannot read the servers' state: " + err.Error())
 	}
 	r.report.ProductionPosition = st.ProductionPosition.String()
 	ph, why := classify(st)
@@ -251,6 +253,12 @@ func (r *roller) run(ctx context.Context) error {
 			if reason := r.preconditions(ctx, st); reason != "" {
 				return "", "", fmt.Errorf("%w: %s", ErrRefused, reason)
 			}
+			// The marker, written while production is still writable,
+			// replicates to the rollback target: it is how a later run
+			// knows a fenced production was fenced by this cutover.
+			if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
+				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
+			}
 			return StepDone, r.gateDetail(st), nil
 		}); err != nil {
 			return r.refuse(trimRefused(err))
@@ -261,6 +269,10 @@ func (r *roller) run(ctx context.Context) error {
 		fallthrough
 	case phaseFenced:
 		if ph == phaseFenced {
+			if reason := r.resumable(ctx, st); reason != "" {
+				r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: reason})
+				return r.refuse(reason)
+			}
 			// A killed run may have stopped replication; abort must restart it.
 			r.stoppedByUs = !st.Replica.IOThreadRunning || !st.Replica.SQLThreadRunning
 			r.runner.add(Step{Name: stepFenceProd, Outcome: StepAlreadyDone,
@@ -276,8 +288,22 @@ func (r *roller) run(ctx context.Context) error {
 		fallthrough
 	case phasePromoted:
 		if ph == phasePromoted {
+			state, err := r.readMarker(ctx, r.req.Rollback)
+			if err != nil || state == "" {
+				reason := "production is read-only and the rollback target writable with a stopped replication source, but the rollback target holds no record of a switchback cutover from this production: finish by hand"
+				r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: reason})
+				return r.refuse(reason)
+			}
+			r.target = st.ProductionPosition
 			r.runner.add(Step{Name: stepUnfenceRB, Outcome: StepAlreadyDone,
 				Detail: "rollback target is already writable and stopped exactly at production's " + st.ProductionPosition.String()})
+			if state == cutoverStarted {
+				// Killed between the unfence and its record: the rollback
+				// target's position at promotion is lost, and never guessed.
+				if err := r.markCutover(ctx, r.req.Rollback, cutoverCompleted); err != nil {
+					return err
+				}
+			}
 		}
 		if err := r.step(ctx, stepReset, r.resetSource); err != nil {
 			// The rollback target is writable and production fenced: the
@@ -289,6 +315,11 @@ func (r *roller) run(ctx context.Context) error {
 		fallthrough
 	case phaseDone:
 		if ph == phaseDone {
+			if state, err := r.readMarker(ctx, r.req.Rollback); err != nil || state != cutoverCompleted {
+				reason := "production is read-only and the rollback target writable with no replication source, but the rollback target holds no record of a completed switchback cutover from this production (are the DSNs swapped?)"
+				r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: reason})
+				return r.refuse(reason)
+			}
 			r.runner.add(Step{Name: stepReset, Outcome: StepAlreadyDone, Detail: "rollback target is writable with no replication source: the cutover is complete"})
 		}
 		if r.req.Reverse != nil {
@@ -325,11 +356,11 @@ func (r *roller) refuse(reason string) error {
 }
 
 func trimRefused(err error) string {
+	msg := err.Error()
 	var h *HintedError
 	if errors.As(err, &h) {
-		err = h.Err
+		msg = withoutHint(err, h)
 	}
-	msg := err.Error()
 	if p := ErrRefused.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
 		return msg[len(p):]
 	}
@@ -370,7 +401,66 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 	if reason := r.sourceMismatch(ctx, rs); reason != "" {
 		return reason
 	}
+	if err := r.req.ProductionFence.Check(ctx); err != nil {
+		return "production cannot be fenced: " + err.Error()
+	}
+	if err := r.req.RollbackFence.Check(ctx); err != nil {
+		return "the rollback target cannot be unfenced: " + err.Error()
+	}
+	if r.req.Reverse != nil {
+		if _, err := r.req.Rollback.BinlogPosition(ctx); err != nil {
+			return "--reverse needs the rollback target's binary log: " + err.Error()
+		}
+	}
 	return ""
+}
+
+// resumable returns why a fenced production may not be treated as an
+// interrupted cutover, or "".
+func (r *roller) resumable(ctx context.Context, st cutoverState) string {
+	state, err := r.readMarker(ctx, r.req.Production)
+	if err != nil || state != cutoverStarted {
+		return "production is read-only, but switchback did not start a cutover from it to this rollback target (no marker in " + cutoverTable + "): unfence it by hand if that is wrong"
+	}
+	return r.sourceMismatch(ctx, st.Replica)
+}
+
+// Cutover marker states in switchback.cutover.
+const (
+	cutoverStarted   = "started"
+	cutoverCompleted = "completed"
+	cutoverAborted   = "aborted"
+)
+
+// markCutover records the cutover's state on s (production before the
+// fence; the rollback target once it is writable).
+func (r *roller) markCutover(ctx context.Context, s *Server, state string) error {
+	var err error
+	if state == cutoverStarted {
+		_, err = s.db.ExecContext(ctx,
+			"REPLACE INTO "+cutoverTable+" /* switchback */ (old_production, rollback_target, state, started_at) VALUES (?, ?, ?, NOW(6))",
+			r.req.Production.Addr, r.req.Rollback.Addr, state)
+	} else {
+		_, err = s.db.ExecContext(ctx,
+			"UPDATE "+cutoverTable+" /* switchback */ SET state = ?, production_file = ?, production_position = ?, promoted_file = ?, promoted_position = ?, finished_at = NOW(6) WHERE old_production = ?",
+			state, r.target.File, r.target.Position, r.rollbackAtPromo.File, r.rollbackAtPromo.Position, r.req.Production.Addr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: record cutover %s in %s: %w", s, state, cutoverTable, err)
+	}
+	return nil
+}
+
+// readMarker returns the cutover state recorded on s for this production,
+// or "" when there is none.
+func (r *roller) readMarker(ctx context.Context, s *Server) (string, error) {
+	var state string
+	err := s.db.QueryRowContext(ctx, "SELECT state FROM "+cutoverTable+" WHERE old_production = ? AND rollback_target = ?",
+		r.req.Production.Addr, r.req.Rollback.Addr).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return state, err
 }
 
 // sourceMismatch refuses a rollback target that follows another server.
@@ -396,7 +486,12 @@ func (r *roller) gateDetail(st cutoverState) string {
 	return fmt.Sprintf("IO %s, SQL %s, no errors, lag %s ≤ %s, rollback target read-only", st.Replica.IORunning, st.Replica.SQLRunning, lag, r.req.MaxLag)
 }
 
+// fenceProduction sets production read-only within CatchupTimeout (the
+// statement waits for running transactions and table locks) and confirms
+// it reads back as fenced.
 func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
+	defer cancel()
 	r.fencedAt = time.Now()
 	if err := r.req.ProductionFence.SetReadOnly(ctx, true); err != nil {
 		return "", "", err
@@ -428,6 +523,9 @@ func (r *roller) settle(ctx context.Context) (StepOutcome, string, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return "", "", fmt.Errorf("interrupted while waiting for production's position to settle: %w", ctx.Err())
+			}
 			return "", "", fmt.Errorf("production's binlog position kept moving for %s after the fence (last %s): a writer bypasses read_only", r.req.CatchupTimeout, prev)
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -498,10 +596,11 @@ func (r *roller) catchupErr(ctx context.Context, err error) error {
 }
 
 func (r *roller) stopReplication(ctx context.Context) (StepOutcome, string, error) {
+	// Set first: a stop cut short on our side may still land on the server.
+	r.stoppedByUs = true
 	if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StopReplication()); err != nil {
 		return "", "", err
 	}
-	r.stoppedByUs = true
 	rs, err := r.req.Rollback.ReplicaStatus(ctx)
 	if err != nil {
 		return "", "", err
@@ -515,27 +614,33 @@ func (r *roller) stopReplication(ctx context.Context) (StepOutcome, string, erro
 	}
 	pos, err := r.req.Rollback.BinlogPosition(ctx)
 	if err != nil {
-		return "", "", err
+		if r.req.Reverse != nil {
+			return "", "", err
+		}
+		return StepDone, fmt.Sprintf("replication stopped at %s (rollback target's own binlog position unreadable: %v)", r.target, err), nil
 	}
 	r.rollbackAtPromo = pos
 	r.report.RollbackPosition = pos.String()
 	return StepDone, fmt.Sprintf("replication stopped at %s; rollback target's own binlog at %s", r.target, pos), nil
 }
 
-// unfenceRollback makes the rollback target writable and records, on it,
-// the positions of the cutover: the roll-forward path starts from the
-// rollback target's own position captured while it was still read-only.
+// unfenceRollback makes the rollback target writable, after checking that
+// production is still fenced, and records the completed cutover on it
+// with the rollback target's own position captured while it was still
+// read-only: where the roll-forward path starts.
 func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, error) {
+	if on, err := r.req.ProductionFence.ReadOnly(ctx); err != nil {
+		return "", "", err
+	} else if !on {
+		return "", "", errors.New("production is no longer read-only (was it unfenced, or restarted?): writes may have reached it after the catch-up")
+	}
+	r.rollbackUnfenceTried = true
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
 		return "", "", err
 	}
 	r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
-	_, err := r.req.Rollback.db.ExecContext(ctx,
-		"REPLACE INTO "+cutoverTable+" /* switchback */ (old_production, production_file, production_position, promoted_file, promoted_position, completed_at) VALUES (?, ?, ?, ?, ?, NOW(6))",
-		r.req.Production.Addr, r.target.File, r.target.Position, r.rollbackAtPromo.File, r.rollbackAtPromo.Position)
-	if err != nil {
-		// The cutover stands; only --reverse needs the record.
-		return StepDone, "rollback target is writable: it is production now (could not record the cutover position: " + err.Error() + ")", nil
+	if err := r.markCutover(ctx, r.req.Rollback, cutoverCompleted); err != nil {
+		return "", "", err
 	}
 	return StepDone, "rollback target is writable: it is production now", nil
 }
@@ -545,7 +650,8 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 func (r *roller) readCutoverRecord(ctx context.Context) (*BinlogPosition, error) {
 	var p BinlogPosition
 	err := r.req.Rollback.db.QueryRowContext(ctx,
-		"SELECT promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ?", r.req.Production.Addr).Scan(&p.File, &p.Position)
+		"SELECT promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
+		r.req.Production.Addr, cutoverCompleted).Scan(&p.File, &p.Position)
 	if err != nil {
 		return nil, err
 	}
@@ -638,9 +744,12 @@ func (r *roller) resetSource(ctx context.Context) (StepOutcome, string, error) {
 	return StepDone, "replication source configuration removed", nil
 }
 
-// abort undoes an interrupted cutover: production is unfenced and the
-// rollback target's replication restarted, so the pair is back where it
-// started. It runs even when ctx was cancelled (Ctrl-C).
+// abort undoes an interrupted cutover: the rollback target is fenced again
+// if this run tried to unfence it, production is unfenced, and the rollback
+// target's replication restarted, so the pair is back where it started. It
+// runs even when ctx was cancelled (Ctrl-C). Production stays fenced only
+// when the rollback target cannot be confirmed read-only: two writable
+// sides would be worse than a write outage.
 func (r *roller) abort(ctx context.Context, cause error) error {
 	if errors.Is(cause, errCrashed) {
 		return cause
@@ -649,8 +758,20 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	defer cancel()
 	r.report.Outcome = OutcomeAborted
 	r.report.Reason = trimRefused(cause)
+	if r.rollbackUnfenceTried {
+		err := r.runner.run(ctx, stepAbortRefence, func(ctx context.Context) (StepOutcome, string, error) {
+			if err := retry(ctx, func() error { return r.req.RollbackFence.SetReadOnly(ctx, true) }); err != nil {
+				return "", "", err
+			}
+			return StepDone, "rollback target is read-only again", nil
+		})
+		if err != nil {
+			r.report.Reason += "; the rollback target could not be confirmed read-only, so PRODUCTION WAS LEFT READ-ONLY: check both servers and fence one side by hand"
+			return fmt.Errorf("%w: %w; and the rollback target could not be fenced again: %w", ErrAborted, cause, err)
+		}
+	}
 	unfenceErr := r.runner.run(ctx, stepAbortUnfence, func(ctx context.Context) (StepOutcome, string, error) {
-		if err := r.req.ProductionFence.SetReadOnly(ctx, false); err != nil {
+		if err := retry(ctx, func() error { return r.req.ProductionFence.SetReadOnly(ctx, false) }); err != nil {
 			return "", "", err
 		}
 		return StepDone, "production is writable again", nil
@@ -658,17 +779,39 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	if !r.fencedAt.IsZero() {
 		r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
 	}
+	if unfenceErr == nil {
+		_ = r.markCutover(ctx, r.req.Production, cutoverAborted)
+	}
 	if r.stoppedByUs {
-		_ = r.runner.run(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {
+		err := r.runner.run(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {
 			if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StartReplication()); err != nil {
 				return "", "", err
 			}
 			return StepDone, "replication from production restarted", nil
 		})
+		if err != nil {
+			r.report.Reason += "; replication on the rollback target could not be restarted: start it by hand"
+		}
 	}
 	if unfenceErr != nil {
 		r.report.Reason += "; PRODUCTION IS STILL READ-ONLY: unfencing it failed (" + unfenceErr.Error() + "): unfence it by hand now"
-		return fmt.Errorf("%w: %v; and production could not be unfenced: %v", ErrAborted, cause, unfenceErr)
+		return fmt.Errorf("%w: %w; and production could not be unfenced: %w", ErrAborted, cause, unfenceErr)
 	}
-	return fmt.Errorf("%w: %v", ErrAborted, cause)
+	return fmt.Errorf("%w: %w", ErrAborted, cause)
+}
+
+// retry runs fn up to three times, 200 ms apart, while ctx lasts.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = fn(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
 }

@@ -39,8 +39,8 @@ var ErrUnreachable = errors.New("server unreachable")
 func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		// The driver's message does not echo the DSN, so it is safe to show.
-		return nil, fmt.Errorf("%s DSN is not valid (want user:password@tcp(host:port)/): %v", role, err)
+		// The driver's message can quote part of the DSN, password included.
+		return nil, fmt.Errorf("%s DSN is not valid: want user:password@tcp(host:port)/ (note that this format cannot carry a password containing '/')", role)
 	}
 	if cfg.Net == "tcp" && cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:3306"
@@ -49,6 +49,11 @@ func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, e
 		cfg.Timeout = 5 * time.Second
 	}
 	cfg.ParseTime = true
+	if cfg.Collation == "" {
+		// Statements switchback writes carry the session collation into the
+		// binlog; an 8.0-only one (utf8mb4_0900_ai_ci) breaks a 5.7 replica.
+		cfg.Collation = "utf8mb4_general_ci"
+	}
 	cfg.MultiStatements = false
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func (r *stepRunner) run(ctx context.Context, name string, fn func(ctx context.C
 		st.Error = err.Error()
 		var h *HintedError
 		if errors.As(err, &h) {
-			st.Error = h.Err.Error()
+			st.Error = withoutHint(err, h)
 			st.Hint = h.Hint
 		}
 	}
@@ -91,4 +92,10 @@ func (r *stepRunner) changedStep(name string) bool {
 		}
 	}
 	return false
+}
+
+// withoutHint is err's message without the hint h appended to it, keeping
+// any context wrapped around the hinted error.
+func withoutHint(err error, h *HintedError) string {
+	return strings.TrimSuffix(err.Error(), hintSeparator+h.Hint)
 }

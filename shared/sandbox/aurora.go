@@ -114,7 +114,7 @@ var auroraAdminPrivileges = []string{
 //	rds_reset_external_<t>()  -- STOP SLAVE; RESET SLAVE ALL
 //	rds_start_replication(), rds_stop_replication()
 //	rds_set_configuration(name, value), rds_show_configuration()  -- 'binlog retention hours' only
-//	rds_set_read_only(mode)  -- SET GLOBAL read_only
+//	rds_set_read_only(mode)  -- SET GLOBAL read_only; AuroraV3 only (Aurora ≥ 3.06)
 //
 // Everything is created with sql_log_bin = 0, and the procedures write their
 // bookkeeping (mysql.rds_history, mysql.rds_configuration) with sql_log_bin
@@ -207,6 +207,11 @@ func auroraInstallSQL(v AuroraVersion, password string) []string {
 	}
 	for _, p := range auroraProcedures {
 		stmts = append(stmts, strings.NewReplacer("{t}", t, "{comment}", procComment).Replace(p))
+	}
+	if v == AuroraV2 {
+		// Aurora has rds_set_read_only from 3.06 only: v2 is fenced
+		// through its DB cluster parameter group.
+		stmts = append(stmts, "DROP PROCEDURE IF EXISTS mysql.rds_set_read_only")
 	}
 	return append(stmts,
 		"CREATE OR REPLACE USER '"+AuroraAdminUser+"'@'%' IDENTIFIED BY '"+password+"'",
