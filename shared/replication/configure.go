@@ -461,22 +461,36 @@ func readRetention(ctx context.Context, s *Server) (Retention, Dialect, error) {
 }
 
 func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, error) {
+	created, err := ensureMetaSchema(ctx, c.req.Production)
+	if err != nil {
+		return "", "", err
+	}
+	if !created {
+		return StepAlreadyDone, "switchback.heartbeat, rollback_source and cutover exist", nil
+	}
+	return StepDone, "created switchback.heartbeat, rollback_source and cutover", nil
+}
+
+// ensureMetaSchema creates switchback's schema on s where any of it is
+// missing, and reports whether it did. On production it replicates to the
+// rollback target like any other schema.
+func ensureMetaSchema(ctx context.Context, s *Server) (bool, error) {
 	var n int
-	err := c.req.Production.db.QueryRowContext(ctx,
+	err := s.db.QueryRowContext(ctx,
 		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('heartbeat', 'rollback_source', 'cutover')",
 		metaSchema).Scan(&n)
 	if err != nil {
-		return "", "", fmt.Errorf("production at %s: look up switchback schema: %w", c.req.Production.Addr, err)
+		return false, fmt.Errorf("%s: look up switchback schema: %w", s, err)
 	}
 	if n == len(metaDDL)-1 {
-		return StepAlreadyDone, "switchback.heartbeat, rollback_source and cutover exist", nil
+		return false, nil
 	}
 	for _, ddl := range metaDDL {
-		if err := c.req.Production.exec(ctx, Statement{SQL: ddl, Display: firstLine(ddl)}); err != nil {
-			return "", "", err
+		if err := s.exec(ctx, Statement{SQL: ddl, Display: firstLine(ddl)}); err != nil {
+			return false, err
 		}
 	}
-	return StepDone, "created switchback.heartbeat, rollback_source and cutover", nil
+	return true, nil
 }
 
 func firstLine(s string) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -256,6 +257,10 @@ func (r *roller) run(ctx context.Context) error {
 			// The marker, written while production is still writable,
 			// replicates to the rollback target: it is how a later run
 			// knows a fenced production was fenced by this cutover.
+			// Replication set up by hand has no switchback schema yet.
+			if _, err := ensureMetaSchema(ctx, r.req.Production); err != nil {
+				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
+			}
 			if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
 				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
 			}
@@ -464,18 +469,33 @@ func (r *roller) readMarker(ctx context.Context, s *Server) (string, error) {
 }
 
 // sourceMismatch refuses a rollback target that follows another server.
+// The replica's source is production when the source's server id it
+// reports is production's, or when its host:port is production's address
+// (loopback names compared as equal) or the source Configure recorded.
 func (r *roller) sourceMismatch(ctx context.Context, rs ReplicaStatus) string {
-	have := fmt.Sprintf("%s:%d", rs.SourceHost, rs.SourcePort)
-	if have == r.req.Production.Addr {
+	if rs.SourceServerID != 0 {
+		var id uint64
+		if err := r.req.Production.db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id); err == nil && id == rs.SourceServerID {
+			return ""
+		}
+	}
+	host, port := r.req.Production.HostPort()
+	if rs.SourcePort == port && sameHost(rs.SourceHost, host) {
 		return ""
 	}
-	var host string
-	var port int
-	err := r.req.Production.db.QueryRowContext(ctx, "SELECT source_host, source_port FROM "+sourceRecordTable+" WHERE target = ?", r.req.Rollback.Addr).Scan(&host, &port)
-	if err == nil && host == rs.SourceHost && port == rs.SourcePort {
+	var recHost string
+	var recPort int
+	err := r.req.Production.db.QueryRowContext(ctx, "SELECT source_host, source_port FROM "+sourceRecordTable+" WHERE target = ?", r.req.Rollback.Addr).Scan(&recHost, &recPort)
+	if err == nil && recHost == rs.SourceHost && recPort == rs.SourcePort {
 		return ""
 	}
-	return fmt.Sprintf("the rollback target replicates from %s, which is not production (%s) nor the source switchback configured for it", have, r.req.Production.Addr)
+	return fmt.Sprintf("the rollback target replicates from %s:%d, which is not production (%s) nor the source switchback configured for it", rs.SourceHost, rs.SourcePort, r.req.Production.Addr)
+}
+
+// sameHost compares host names, treating the loopback names as one.
+func sameHost(a, b string) bool {
+	loopback := func(h string) bool { return h == "localhost" || h == "127.0.0.1" || h == "::1" }
+	return strings.EqualFold(a, b) || (loopback(a) && loopback(b))
 }
 
 func (r *roller) gateDetail(st cutoverState) string {

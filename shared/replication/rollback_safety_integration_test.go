@@ -4,6 +4,7 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,24 @@ func TestIntegrationStatusWithProductionFenced(t *testing.T) {
 	if after := masterPos(t, greenDB); after != before {
 		t.Errorf("status wrote to a fenced production: %s → %s", before, after)
 	}
+}
+
+// Replication set up by hand, without switchback configure (no switchback
+// schema on production, source given as "localhost"-style loopback): the
+// cutover still completes.
+func TestIntegrationRollbackOfHandMadeReplication(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	p.blue.ExecT(t,
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='root', MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d",
+			p.green.Port, p.coords.File, p.coords.Position),
+		"START SLAVE")
+	p.green.ExecT(t, "INSERT INTO shop.orders VALUES (42, 'by hand')")
+	prod := connectDSN(t, "production", p.green.DSN("root", "", ""), DialectAuto)
+	rb := connectDSN(t, "rollback target", strings.Replace(p.blue.RootDSN(), "127.0.0.1", "localhost", 1), DialectAuto)
+	waitRow(t, p.blue.DBT(t), "SELECT item FROM shop.orders WHERE id = 42", "by hand")
+	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	if err != nil || rep.Outcome != OutcomeCompleted {
+		t.Fatalf("rollback: %v %+v", err, rep)
+	}
+	assertCutoverDone(t, p)
 }

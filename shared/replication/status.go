@@ -34,6 +34,9 @@ type ReplicaStatus struct {
 	SourceHost string
 	SourcePort int
 	SourceUser string
+	// SourceServerID is the @@server_id of the source the IO thread is (or
+	// was last) connected to; 0 when unknown.
+	SourceServerID uint64
 	// SourceLogFile and ReadSourceLogPos are how far the IO thread has read
 	// the source's binlog.
 	SourceLogFile    string
@@ -80,6 +83,7 @@ var (
 	colSourceHost    = []string{"Source_Host", "Master_Host"}
 	colSourcePort    = []string{"Source_Port", "Master_Port"}
 	colSourceUser    = []string{"Source_User", "Master_User"}
+	colSourceID      = []string{"Source_Server_Id", "Master_Server_Id"}
 	colSourceLogFile = []string{"Source_Log_File", "Master_Log_File"}
 	colReadPos       = []string{"Read_Source_Log_Pos", "Read_Master_Log_Pos"}
 	colRelayFile     = []string{"Relay_Source_Log_File", "Relay_Master_Log_File"}
@@ -117,6 +121,7 @@ func ParseReplicaStatus(columns []string, values []sql.NullString) (ReplicaStatu
 	s.SourceHost = r.str(true, colSourceHost)
 	s.SourcePort = int(r.intIn(true, colSourcePort, 0, 65535))
 	s.SourceUser = r.str(true, colSourceUser)
+	s.SourceServerID = r.uint(false, colSourceID)
 	s.SourceLogFile = r.str(true, colSourceLogFile)
 	s.ReadSourceLogPos = r.uint(true, colReadPos)
 	s.RelaySourceLogFile = r.str(true, colRelayFile)
