@@ -58,12 +58,8 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "replication user to ensure on production")
 	retention := fs.Int("retention-hours", replication.DefaultRetentionHours, "binlog retention production must keep, in hours (Aurora: 1–2160)")
 	wait := fs.Duration("wait-timeout", replication.DefaultWaitTimeout, "how long to wait for both replication threads to run")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(positional) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
 	}
 	if *file == "" {
 		return fmt.Errorf("%w: --binlog-file is required (take it from the switchover's coordinates event: switchback explain-event)", errUsage)

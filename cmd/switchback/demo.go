@@ -72,12 +72,8 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	workers := fs.Int("workers", loadgen.DefaultWorkers, "application connections writing concurrently")
 	rate := fs.Int("rate", 500, "application writes per second over all connections (0: as fast as possible)")
 	phase := fs.Duration("phase-time", time.Second, "how long the application writes to each server between events")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(positional) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
 	}
 	if *workers < 1 || *rate < 0 || *phase <= 0 {
 		return fmt.Errorf("%w: --workers must be ≥ 1, --rate ≥ 0 and --phase-time > 0", errUsage)

@@ -63,3 +63,16 @@ func parseFlags(fs *flagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
+
+// parseFlagsOnly parses args for a command that takes flags and no
+// positional arguments.
+func parseFlagsOnly(fs *flagSet, args []string) error {
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
+	}
+	return nil
+}

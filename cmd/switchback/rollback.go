@@ -50,12 +50,8 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	reverseHost := fs.String("reverse-source-host", "", "with --reverse: host the old production uses to reach the rollback target (default: rollback DSN host)")
 	reversePort := fs.Int("reverse-source-port", 0, "with --reverse: port the old production uses to reach the rollback target (default: rollback DSN port)")
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "with --reverse: replication user to ensure on the rollback target")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(positional) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
 	}
 	prod, rb, err := pf.connect(ctx, env)
 	if err != nil {

@@ -34,12 +34,8 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	probeTimeout := fs.Duration("probe-timeout", replication.DefaultProbeTimeout, "how long to wait for the probe token on the rollback target")
 	maxLag := fs.Duration("max-lag", replication.DefaultMaxLag, "most lag that still counts as ready")
 	noProbe := fs.Bool("no-probe", false, "skip the probe (it writes one row on production)")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(positional) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
 	}
 	prod, rb, err := pf.connect(ctx, env)
 	if err != nil {

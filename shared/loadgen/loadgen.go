@@ -237,10 +237,6 @@ func (w *Writer) Stop() Result {
 	return *w.final
 }
 
-// Done is closed when every worker has exited (after Stop, or when the
-// context given to Start ended).
-func (w *Writer) Done() <-chan struct{} { return w.stopped }
-
 // Snapshot returns the outcomes so far; Duration is the time since Start.
 // It is safe to call while the load runs.
 func (w *Writer) Snapshot() Result {
@@ -259,9 +255,6 @@ func (w *Writer) Counts() Counts {
 	defer w.mu.Unlock()
 	return w.res.Counts()
 }
-
-// Elapsed returns the time since Start.
-func (w *Writer) Elapsed() time.Duration { return time.Since(w.start) }
 
 func (w *Writer) copyLocked() Result {
 	r := w.res

@@ -84,23 +84,6 @@ func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, e
 	return s, nil
 }
 
-// NewServer wraps an already open pool; tests and the demo use it.
-func NewServer(ctx context.Context, role string, db *sql.DB, addr string, dialect Dialect) (*Server, error) {
-	s := &Server{Role: role, Addr: addr, db: db}
-	if err := s.readInfo(ctx); err != nil {
-		return nil, err
-	}
-	if dialect == "" || dialect == DialectAuto {
-		d, err := Detect(s.Info)
-		if err != nil {
-			return nil, fmt.Errorf("%s at %s: %w", role, addr, err)
-		}
-		dialect = d
-	}
-	s.Dialect = dialect
-	return s, nil
-}
-
 // DB returns the server's connection pool.
 func (s *Server) DB() *sql.DB { return s.db }
 
