@@ -53,6 +53,10 @@ test-unit: deps-go ## unit tests only (plain go test ./...)
 test-integration: deps ## only the packages with integration tests
 	$(GO) test -tags integration -count=1 -timeout $(TEST_TIMEOUT) -run 'Integration|Sandbox|Aurora' $(PKGS)
 
+.PHONY: bench
+bench: deps-go ## benchmarks: event decoding, status parsing, statement building
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
 .PHONY: fuzz
 fuzz: deps-go ## fuzz the RDS event decoder for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-30s} ./shared/rdsevent/

@@ -635,3 +635,25 @@ func TestRetentionCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestParseReplicaStatusSourceServerID(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		columns []string
+		value   string
+		want    uint64
+	}{
+		{"MariaDB old name", mariaDB1011SlaveStatus, "26131027", 26131027},
+		{"MySQL 8 new name", mysql80ReplicaStatus, "7", 7},
+		{"never connected", mariaDB1011SlaveStatus, "0", 0},
+		{"absent column", auroraDocMixedStatus, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := map[string]string{"Master_Server_Id": tc.value, "Source_Server_Id": tc.value}
+			got, err := ParseReplicaStatus(tc.columns, row(tc.columns, vals))
+			if err != nil || got.SourceServerID != tc.want {
+				t.Fatalf("SourceServerID = %d, %v; want %d", got.SourceServerID, err, tc.want)
+			}
+		})
+	}
+}
