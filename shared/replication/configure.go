@@ -351,7 +351,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		if c.password == "" {
 			c.password, origin = generatePassword(), "generated"
 		}
-		for _, st := range createUserStatements(user, host, c.password) {
+		for _, st := range createUserStatements(prod.Dialect, user, host, c.password) {
 			if err := prod.exec(ctx, st); err != nil {
 				return "", "", err
 			}
@@ -380,7 +380,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 			}
 			c.password, origin = generatePassword(), "generated"
 		}
-		if err := prod.exec(ctx, alterPasswordStatement(user, host, c.password)); err != nil {
+		if err := prod.exec(ctx, alterPasswordStatement(prod.Dialect, user, host, c.password)); err != nil {
 			return "", "", err
 		}
 		did = append(did, "password set ("+origin+")")

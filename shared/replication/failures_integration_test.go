@@ -3,6 +3,7 @@
 package replication
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -182,5 +183,47 @@ func TestIntegrationProbeCatchesStoppedIOThread(t *testing.T) {
 	}
 	if obs.Ready || obs.ProbeLagMS != nil || !strings.Contains(strings.Join(obs.Reasons, "\n"), "probe token") {
 		t.Fatalf("want not ready with a probe timeout; got %+v", obs)
+	}
+}
+
+// The replication user exists on production but not on the rollback
+// target, with another password: the password change replicates and must
+// neither stop the rollback target nor put the password in any binlog or
+// message.
+func TestIntegrationPasswordNeverReplicatedInClear(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	p.green.ExecT(t, "SET SESSION sql_log_bin = 0", "CREATE USER 'switchback_repl'@'%' IDENTIFIED BY 'old-Password-0'",
+		"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'switchback_repl'@'%'")
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	const secret = "Fresh-Secret-4242"
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, ReplicationPassword: secret, WaitTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("configure: %v %+v", err, res)
+	}
+	obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb})
+	if err != nil || !obs.Ready {
+		t.Fatalf("status: %v %+v", err, obs)
+	}
+	assertNoSecret(t, secret, res, obs)
+	for _, s := range []*sandbox.Server{p.green, p.blue} {
+		rows, err := s.DBT(t).Query("SHOW BINLOG EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(sql.NullString)
+		}
+		for rows.Next() {
+			if err := rows.Scan(vals...); err != nil {
+				t.Fatal(err)
+			}
+			if info := vals[len(vals)-1].(*sql.NullString).String; strings.Contains(info, secret) {
+				t.Errorf("%s binlog holds the password in clear: %s", s.Name, info)
+			}
+		}
+		rows.Close()
 	}
 }

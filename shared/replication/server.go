@@ -182,6 +182,8 @@ func (s *Server) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
 	if err != nil {
 		return ReplicaStatus{}, fmt.Errorf("%s: %w", s, err)
 	}
+	// The thread errors quote statements, which can carry passwords.
+	rs.LastIOError, rs.LastSQLError = redactSecrets(rs.LastIOError), redactSecrets(rs.LastSQLError)
 	return rs, nil
 }
 
@@ -212,7 +214,7 @@ type StatementError struct {
 }
 
 func (e *StatementError) Error() string {
-	return fmt.Sprintf("%s at %s: %s: %v", e.Server, e.Addr, e.Statement, e.Err)
+	return fmt.Sprintf("%s at %s: %s: %s", e.Server, e.Addr, e.Statement, redactSecrets(e.Err.Error()))
 }
 
 func (e *StatementError) Unwrap() error { return e.Err }

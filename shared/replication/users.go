@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
@@ -92,13 +94,32 @@ func accountLiteral(user, host string) string {
 	return u + "@" + h
 }
 
+// passwordClause is the IDENTIFIED BY clause for password. These
+// statements reach production's binary log and replicate: MySQL and Aurora
+// rewrite the password to its hash there, MariaDB keeps the text, so for
+// MariaDB the mysql_native_password hash is computed here and sent instead.
+func passwordClause(d Dialect, password string) string {
+	if d == MariaDB {
+		return "IDENTIFIED BY PASSWORD '" + nativePasswordHash(password) + "'"
+	}
+	pw, _ := quoteString(password)
+	return "IDENTIFIED BY " + pw
+}
+
+// nativePasswordHash is mysql_native_password's stored form of password:
+// "*" and the upper-case hex of SHA1(SHA1(password)).
+func nativePasswordHash(password string) string {
+	first := sha1.Sum([]byte(password))
+	second := sha1.Sum(first[:])
+	return "*" + strings.ToUpper(hex.EncodeToString(second[:]))
+}
+
 // createUserStatements creates the replication user with exactly its two
 // privileges. The password appears only in SQL, never in Display.
-func createUserStatements(user, host, password string) []Statement {
+func createUserStatements(d Dialect, user, host, password string) []Statement {
 	acct := accountLiteral(user, host)
-	pw, _ := quoteString(password)
 	return []Statement{
-		{SQL: "CREATE USER IF NOT EXISTS " + acct + " IDENTIFIED BY " + pw + " /* switchback */",
+		{SQL: "CREATE USER IF NOT EXISTS " + acct + " " + passwordClause(d, password) + " /* switchback */",
 			Display: "CREATE USER IF NOT EXISTS " + acct + " IDENTIFIED BY '<redacted>' /* switchback */"},
 		grantStatement(user, host),
 	}
@@ -116,9 +137,20 @@ func grantStatement(user, host string) Statement {
 	return Statement{SQL: g, Display: g}
 }
 
-func alterPasswordStatement(user, host, password string) Statement {
+// alterPasswordStatement sets the user's password. IF EXISTS keeps the
+// replicated statement harmless on a rollback target that lacks the user.
+func alterPasswordStatement(d Dialect, user, host, password string) Statement {
 	acct := accountLiteral(user, host)
-	pw, _ := quoteString(password)
-	return Statement{SQL: "ALTER USER " + acct + " IDENTIFIED BY " + pw + " /* switchback */",
-		Display: "ALTER USER " + acct + " IDENTIFIED BY '<redacted>' /* switchback */"}
+	return Statement{SQL: "ALTER USER IF EXISTS " + acct + " " + passwordClause(d, password) + " /* switchback */",
+		Display: "ALTER USER IF EXISTS " + acct + " IDENTIFIED BY '<redacted>' /* switchback */"}
+}
+
+// Secret-bearing clauses a server may quote back in an error message (a
+// replica's Last_SQL_Error quotes the statement it failed to apply).
+var reSecretClause = regexp.MustCompile(`(?i)((?:IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)(?:\s+PASSWORD)?|(?:MASTER|SOURCE)_PASSWORD\s*=|PASSWORD\s*\(|SET\s+PASSWORD\s+(?:FOR\s+\S+\s+)?=)\s*)'(?:[^'\\]|\\.|'')*'`)
+
+// redactSecrets removes passwords and password hashes from a message that
+// came from a server.
+func redactSecrets(msg string) string {
+	return reSecretClause.ReplaceAllString(msg, "${1}'<redacted>'")
 }
