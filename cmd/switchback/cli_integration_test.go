@@ -5,6 +5,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,22 +130,22 @@ func TestIntegrationCLIConfigureStatus(t *testing.T) {
 			}
 
 			// Re-running changes nothing.
-			var before, after string
-			greenDB.QueryRow("SELECT CONCAT(@@global.read_only, ':', (SELECT COUNT(*) FROM shop.orders))").Scan(&before)
+			before := pairSnapshot(t, greenDB, blueDB)
 			code, out = cli(configure...)
 			if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Outcome != "unchanged" {
 				t.Errorf("re-run: exit %d outcome %q; want 0 and unchanged\n%s", code, res.Outcome, out)
 			}
-			greenDB.QueryRow("SELECT CONCAT(@@global.read_only, ':', (SELECT COUNT(*) FROM shop.orders))").Scan(&after)
-			if before != after {
-				t.Errorf("re-run changed production: %s → %s", before, after)
+			if after := pairSnapshot(t, greenDB, blueDB); after != before {
+				t.Errorf("re-run changed the servers:\nbefore %s\nafter  %s", before, after)
 			}
 
-			// Other coordinates: refused, exit 3.
-			other := append([]string{}, configure...)
-			other[4] = strconv.FormatUint(coords.Position+7, 10)
-			if code, _ := cli(other...); code != 3 {
+			// Other coordinates: refused, exit 3, nothing changed.
+			other := []string{"configure", "--binlog-file", coords.File, "--binlog-position", strconv.FormatUint(coords.Position+7, 10)}
+			if code, _ := cli(append(other, args...)...); code != 3 {
 				t.Errorf("configure at other coordinates exit %d; want 3 (refused)", code)
+			}
+			if after := pairSnapshot(t, greenDB, blueDB); after != before {
+				t.Errorf("refused configure changed the servers:\nbefore %s\nafter  %s", before, after)
 			}
 			// Text forms too.
 			cli(append([]string{"status"}, args...)...)
@@ -158,4 +159,47 @@ func TestIntegrationCLIConfigureStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pairSnapshot renders what configure may change: production's binlog
+// position, the replication user's grants and switchback's records; the
+// rollback target's fence and replication source and positions.
+func pairSnapshot(t *testing.T, green, blue *sql.DB) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []struct {
+		db    *sql.DB
+		query string
+	}{
+		{green, "SHOW MASTER STATUS"},
+		{green, "SHOW GRANTS FOR 'switchback_repl'@'%'"},
+		{green, "SELECT target, source_host, source_port, replication_user, start_file, start_position, auto_position FROM switchback.rollback_source"},
+		{blue, "SELECT @@global.read_only"},
+		{blue, "SHOW SLAVE STATUS"},
+	} {
+		rows, err := q.db.Query(q.query)
+		if err != nil {
+			t.Fatalf("%s: %v", q.query, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range cols {
+				if c == "Seconds_Behind_Master" || c == "Slave_SQL_Running_State" || c == "Slave_IO_State" {
+					continue // moment-to-moment, not configuration
+				}
+				fmt.Fprintf(&b, "%s=%s ", c, vals[i].String)
+			}
+		}
+		rows.Close()
+		b.WriteString("| ")
+	}
+	return b.String()
 }

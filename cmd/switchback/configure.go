@@ -43,16 +43,13 @@ Example:
   switchback configure --binlog-file mysql-bin-changelog.000003 --binlog-position 40134574
 `
 
-// errRefusedExit marks a refusal: exit code 3.
-var errRefusedExit = errors.New("refused")
-
 func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "configure", "--production DSN --rollback DSN --binlog-file F --binlog-position P [flags]", configureDescription)
 	var pf pairFlags
 	pf.register(fs)
 	file := fs.String("binlog-file", "", "binlog file on production to replicate from (from the coordinates event)")
 	pos := fs.String("binlog-position", "", "binlog position in that file (from the coordinates event)")
-	gtid := fs.Bool("gtid", false, "use GTID auto-positioning instead of file/position")
+	gtid := fs.Bool("gtid", false, "use GTID auto-positioning; the coordinates are still required: they are recorded, and on MariaDB translated to the GTID position")
 	sourceHost := fs.String("source-host", "", "host the rollback target uses to reach production (default: production DSN host)")
 	sourcePort := fs.Int("source-port", 0, "port the rollback target uses to reach production (default: production DSN port)")
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "replication user to ensure on production")
@@ -61,12 +58,18 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if *file == "" {
-		return fmt.Errorf("%w: --binlog-file is required (take it from the switchover's coordinates event: switchback explain-event)", errUsage)
-	}
 	position, err := strconv.ParseUint(*pos, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: --binlog-position %q is not a 64-bit unsigned number", errUsage, *pos)
+		return fmt.Errorf("%w: --binlog-position %q is not a 64-bit unsigned number (take it from the switchover's coordinates event: switchback explain-event)", errUsage, *pos)
+	}
+	if err := (replication.BinlogPosition{File: *file, Position: position}).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := positiveDurations(map[string]time.Duration{"--wait-timeout": *wait}); err != nil {
+		return err
+	}
+	if *retention < 1 || *retention > replication.MaxRetentionHours {
+		return fmt.Errorf("%w: --retention-hours %d must be between 1 and %d", errUsage, *retention, replication.MaxRetentionHours)
 	}
 	prod, rb, err := pf.connect(ctx, env)
 	if err != nil {
@@ -98,6 +101,8 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "Outcome: %s\n", res.Outcome)
 	}
 	switch {
+	case errors.Is(err, replication.ErrInvalidArgument):
+		return fmt.Errorf("%w: %v", errUsage, err)
 	case errors.Is(err, replication.ErrRefused):
 		fmt.Fprintf(env.stderr, "switchback configure: refused: %s\n", res.Reason)
 		return errRefusedExit

@@ -30,7 +30,7 @@ func (p *pairFlags) register(fs *flagSet) {
 	fs.StringVar(&p.rollback, "rollback", "", "DSN of the rollback target (the old -oldN cluster's writer) (or $"+envRollbackDSN+")")
 	fs.StringVar(&p.dialect, "dialect", "auto", "SQL dialect of the rollback target: auto, aurora-mysql-2, aurora-mysql-3, aurora-mysql-8.4, mysql, mariadb")
 	fs.StringVar(&p.productionDialect, "production-dialect", "", "SQL dialect of production (default: --dialect)")
-	fs.Var(&p.output, "output", "output format: text or json")
+	fs.Var(&p.output, "output", "output format: `text|json`")
 }
 
 // connect opens both servers. Errors never include a DSN.

@@ -68,7 +68,7 @@ var demoTables = []string{"shop.customers", "shop.orders", loadgen.DefaultTable}
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "demo", "[flags]", demoDescription)
 	output := outputText
-	fs.Var(&output, "output", "output format: text (the story) or json (the summary only)")
+	fs.Var(&output, "output", "output format: `text|json` (json: the summary only)")
 	workers := fs.Int("workers", loadgen.DefaultWorkers, "application connections writing concurrently")
 	rate := fs.Int("rate", 500, "application writes per second over all connections (0: as fast as possible)")
 	phase := fs.Duration("phase-time", time.Second, "how long the application writes to each server between events")

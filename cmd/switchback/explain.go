@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/switchback/switchback/shared/rdsevent"
@@ -33,7 +32,7 @@ position that is not a 64-bit number) exits 1 with the problem on stderr.
 
 Examples:
   switchback explain-event events/cluster-binlog-coordinates.json
-  aws events test-event-pattern ... | switchback explain-event - --output json
+  pbpaste | switchback explain-event - --output json
 `
 
 // explainJSON is the --output json shape of explain-event: every key is
@@ -54,7 +53,7 @@ type explainJSON struct {
 func runExplainEvent(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "explain-event", "FILE|- [--output text|json]", explainDescription)
 	output := outputText
-	fs.Var(&output, "output", "output format: text or json")
+	fs.Var(&output, "output", "output format: `text|json`")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -98,7 +97,12 @@ func writeFactText(w io.Writer, f rdsevent.Fact) error {
 	}
 	row("kind", string(f.Kind))
 	row("event", f.EventID)
-	row("source", strings.TrimSpace(f.SourceID+" ("+f.SourceType+")"))
+	switch {
+	case f.SourceID != "" && f.SourceType != "":
+		row("source", f.SourceID+" ("+f.SourceType+")")
+	default:
+		row("source", f.SourceID+f.SourceType)
+	}
 	row("deployment", f.Deployment)
 	if f.Kind == rdsevent.KindBinlogCoordinates {
 		row("binlog", fmt.Sprintf("file %s, position %d", f.BinlogFile, f.BinlogPosition))

@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 )
 
 // errHelp is returned when the user asked for --help; usage has been printed.
@@ -72,7 +75,18 @@ func parseFlagsOnly(fs *flagSet, args []string) error {
 		return err
 	}
 	if len(positional) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, positional[0])
+		// Not quoted: a misplaced DSN would print its password.
+		return fmt.Errorf("%w: unexpected argument #%d (this command takes flags only; DSNs go in --production and --rollback)", errUsage, len(positional))
+	}
+	return nil
+}
+
+// positiveDurations checks duration flags that must be more than zero.
+func positiveDurations(flags map[string]time.Duration) error {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		if flags[name] <= 0 {
+			return fmt.Errorf("%w: %s %s must be more than zero", errUsage, name, flags[name])
+		}
 	}
 	return nil
 }

@@ -35,6 +35,10 @@ type cliEnv struct {
 // errUsage marks an error caused by how the command was called; it exits 2.
 var errUsage = errors.New("usage error")
 
+// errRefusedExit marks a refusal (the command declined to act and changed
+// nothing); it exits 3.
+var errRefusedExit = errors.New("refused")
+
 // errSilent marks a failure whose explanation has already been printed.
 var errSilent = errors.New("failed")
 
@@ -56,7 +60,7 @@ func main() {
 }
 
 // run executes one CLI invocation and returns the process exit code:
-// 0 success, 1 failure, 2 usage error.
+// 0 success, 1 failure, 2 usage error, 3 refused (nothing changed).
 func run(ctx context.Context, args []string, env *cliEnv) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 && args[0] == "help" {

@@ -138,3 +138,53 @@ func TestExplainEventErrors(t *testing.T) {
 		})
 	}
 }
+
+// Bad invocations of the commands that talk to servers fail with exit 2 and
+// a message naming the problem, before any connection is attempted (the
+// DSNs point at a closed port, so reaching a server would fail differently).
+func TestServerCommandUsageErrors(t *testing.T) {
+	env := map[string]string{
+		"SWITCHBACK_PRODUCTION_DSN": "admin:Hunter2-secret@tcp(127.0.0.1:1)/",
+		"SWITCHBACK_ROLLBACK_DSN":   "admin:Hunter2-secret@tcp(127.0.0.1:1)/",
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"no production DSN", nil, []string{"status"}, "production DSN missing"},
+		{"position not a number", env, []string{"configure", "--binlog-file", "mysql-bin-changelog.000003", "--binlog-position", "12x"}, `"12x" is not a 64-bit unsigned number`},
+		{"position in the file header", env, []string{"configure", "--binlog-file", "mysql-bin-changelog.000003", "--binlog-position", "0"}, "position 0 is not valid"},
+		{"file is not a binlog name", env, []string{"configure", "--binlog-file", "x;drop", "--binlog-position", "4"}, `"x;drop" is not a binary log file name`},
+		{"no file", env, []string{"configure", "--binlog-position", "4"}, "binlog file is required"},
+		{"retention out of range", env, []string{"configure", "--binlog-file", "mysql-bin-changelog.000003", "--binlog-position", "4", "--retention-hours", "0"}, "--retention-hours 0"},
+		{"unknown dialect", env, []string{"status", "--dialect", "oracle"}, "--dialect"},
+		{"negative catch-up timeout", env, []string{"rollback", "--catchup-timeout", "-5s"}, "--catchup-timeout -5s must be more than zero"},
+		{"zero probe timeout", env, []string{"status", "--probe-timeout", "0s"}, "--probe-timeout 0s must be more than zero"},
+		{"DSN given as an argument", nil, []string{"status", "admin:Hunter2-secret@tcp(db:3306)/"}, "unexpected argument #1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", tc.env, tc.args...)
+			if code != 2 || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("exit %d stderr %q; want 2 naming %q", code, errOut, tc.wantErr)
+			}
+			if strings.Contains(out+errOut, "Hunter2") {
+				t.Errorf("a password appears in the output: %q", out+errOut)
+			}
+		})
+	}
+}
+
+// An unreachable server is exit 1 with its role and address, not the DSN.
+func TestServerCommandUnreachable(t *testing.T) {
+	env := map[string]string{
+		"SWITCHBACK_PRODUCTION_DSN": "admin:Hunter2-secret@tcp(127.0.0.1:1)/",
+		"SWITCHBACK_ROLLBACK_DSN":   "admin:Hunter2-secret@tcp(127.0.0.1:1)/",
+	}
+	code, _, errOut := runCLI(t, "", env, "status")
+	if code != 1 || !strings.Contains(errOut, "cannot reach production at 127.0.0.1:1") || strings.Contains(errOut, "Hunter2") {
+		t.Fatalf("exit %d stderr %q; want 1 naming production's address and no password", code, errOut)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/switchback/switchback/shared/replication"
 )
@@ -51,6 +52,9 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	reversePort := fs.Int("reverse-source-port", 0, "with --reverse: port the old production uses to reach the rollback target (default: rollback DSN port)")
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "with --reverse: replication user to ensure on the rollback target")
 	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
+	}
+	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--catchup-timeout": *catchup}); err != nil {
 		return err
 	}
 	prod, rb, err := pf.connect(ctx, env)
@@ -102,11 +106,15 @@ func writeRollbackSummary(w io.Writer, r replication.RollbackReport) {
 		fmt.Fprintf(w, " — %s", r.Reason)
 	}
 	fmt.Fprintln(w)
-	if r.Outcome == replication.OutcomeCompleted || r.Outcome == replication.OutcomeAborted {
+	if r.WriteUnavailableMS > 0 {
 		fmt.Fprintf(w, "Write downtime: %d ms\n", r.WriteUnavailableMS)
 	}
 	if r.ProductionPosition != "" {
-		fmt.Fprintf(w, "Production position: %s\n", r.ProductionPosition)
+		label := "Production frozen at"
+		if r.Outcome != replication.OutcomeCompleted {
+			label = "Production position"
+		}
+		fmt.Fprintf(w, "%s: %s\n", label, r.ProductionPosition)
 	}
 	if r.RollbackPosition != "" {
 		fmt.Fprintf(w, "Rollback target position at cutover: %s\n", r.RollbackPosition)

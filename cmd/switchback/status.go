@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/switchback/switchback/shared/replication"
 )
@@ -35,6 +36,9 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	maxLag := fs.Duration("max-lag", replication.DefaultMaxLag, "most lag that still counts as ready")
 	noProbe := fs.Bool("no-probe", false, "skip the probe (it writes one row on production)")
 	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
+	}
+	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--probe-timeout": *probeTimeout}); err != nil {
 		return err
 	}
 	prod, rb, err := pf.connect(ctx, env)

@@ -36,6 +36,14 @@ func Decode(data []byte) (Fact, error) {
 	if err := json.Unmarshal(trimmed, &ev); err != nil {
 		return Fact{}, malformed("envelope: %v", err)
 	}
+	if ev.Source == "" && ev.DetailType == "" {
+		var keys map[string]json.RawMessage
+		_ = json.Unmarshal(trimmed, &keys)
+		if _, ok := keys["Events"]; ok {
+			return Fact{}, malformed(`this is a DescribeEvents result, not an EventBridge event: pass one event (the envelope with "source", "detail-type" and "detail")`)
+		}
+		return Fact{}, malformed(`not an EventBridge event: it has no "source" and no "detail-type"`)
+	}
 	return DecodeEvent(ev)
 }
 

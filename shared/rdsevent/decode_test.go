@@ -559,3 +559,18 @@ func TestFactJSON(t *testing.T) {
 		t.Errorf("json.Marshal(ignored Fact) = %s; want %s", b, want)
 	}
 }
+
+func TestDecodeNotAnEnvelope(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty object", `{}`, "not an EventBridge event"},
+		{"test-event-pattern result", `{"Result":true}`, "not an EventBridge event"},
+		{"DescribeEvents result", `{"Events":[{"SourceIdentifier":"orders-prod","SourceType":"db-cluster","Message":"Binary log coordinates in green environment after switchover: file mysql-bin-changelog.000003 and position 40134574"}]}`, "DescribeEvents result"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.in))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Decode(%s) error = %v; want ErrMalformed mentioning %q", tc.in, err, tc.want)
+			}
+		})
+	}
+}

@@ -130,11 +130,8 @@ func (r *ConfigureRequest) defaults() error {
 	if r.Production == nil || r.Rollback == nil {
 		return errors.New("configure needs both a production and a rollback target")
 	}
-	if r.Start.File == "" {
-		return errors.New("binlog file is required (--binlog-file): take it from the switchover's coordinates event; never guess it")
-	}
-	if r.Start.Position < 4 {
-		return fmt.Errorf("binlog position %d is not valid (a binlog's first event starts at 4): take it from the switchover's coordinates event", r.Start.Position)
+	if err := r.Start.Validate(); err != nil {
+		return err
 	}
 	if r.RollbackFence == nil {
 		r.RollbackFence = SQLFencer{Server: r.Rollback}
@@ -187,8 +184,8 @@ func (r *ConfigureRequest) defaults() error {
 func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, error) {
 	res := ConfigureResult{StartFile: req.Start.File, StartPosition: req.Start.Position, AutoPosition: req.AutoPosition}
 	if err := req.defaults(); err != nil {
-		res.Outcome, res.Reason = OutcomeRefused, err.Error()
-		return res, fmt.Errorf("%w: %v", ErrRefused, err)
+		res.Outcome, res.Reason = OutcomeFailed, err.Error()
+		return res, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	res.Source = fmt.Sprintf("%s:%d", req.SourceHost, req.SourcePort)
 	c := &configurer{req: req, runner: stepRunner{onStep: req.OnStep}}
@@ -261,7 +258,7 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 	want := fmt.Sprintf("%s:%d", c.req.SourceHost, c.req.SourcePort)
 	have := fmt.Sprintf("%s:%d", rs.SourceHost, rs.SourcePort)
 	if !strings.EqualFold(have, want) {
-		return "", "", fmt.Errorf("%w: rollback target already replicates from %s, not from production (%s); reset its replication first if that is intended", ErrRefused, have, want)
+		return "", "", fmt.Errorf("%w: rollback target already replicates from %s, not from production (%s); reset its replication first if that is intended (%s)", ErrRefused, have, want, resetHint(c.req.Rollback))
 	}
 	if rs.SourceUser != c.req.ReplicationUser {
 		return "", "", fmt.Errorf("%w: rollback target replicates from production as user %q, not %q", ErrRefused, rs.SourceUser, c.req.ReplicationUser)
@@ -276,8 +273,8 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 		// The record is about another setup; judge by the status alone below.
 	case rec != nil:
 		if rec.Start != c.req.Start || rec.AutoPosition != c.req.AutoPosition {
-			return "", "", fmt.Errorf("%w: rollback target was configured from %s, not %s; reset its replication first to start over from other coordinates",
-				ErrRefused, describeStart(rec.Start, rec.AutoPosition), want)
+			return "", "", fmt.Errorf("%w: rollback target was configured from %s, not %s; reset its replication first to start over from other coordinates (%s)",
+				ErrRefused, describeStart(rec.Start, rec.AutoPosition), want, resetHint(c.req.Rollback))
 		}
 		c.alreadyConfigured, c.recorded = true, true
 		return StepAlreadyDone, "rollback target already replicates from production, configured from " + want, nil
@@ -288,8 +285,17 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 		c.alreadyConfigured = true
 		return StepAlreadyDone, "rollback target already points at production at " + want, nil
 	}
-	return "", "", fmt.Errorf("%w: rollback target already replicates from production but switchback has no record of its start coordinates (it has read up to %s:%d); reset its replication first to configure it from %s",
-		ErrRefused, rs.SourceLogFile, rs.ReadSourceLogPos, want)
+	return "", "", fmt.Errorf("%w: rollback target already replicates from production but switchback has no record of its start coordinates (it has read up to %s:%d); reset its replication first (%s) to configure it from %s",
+		ErrRefused, rs.SourceLogFile, rs.ReadSourceLogPos, resetHint(c.req.Rollback), want)
+}
+
+// resetHint names the statements that clear s's replication source.
+func resetHint(s *Server) string {
+	var parts []string
+	for _, st := range s.Dialect.ResetSource() {
+		parts = append(parts, strings.TrimSuffix(st.Display, " /* switchback */"))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func describeStart(p BinlogPosition, auto bool) string {
@@ -461,31 +467,58 @@ func readRetention(ctx context.Context, s *Server) (Retention, Dialect, error) {
 }
 
 func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, error) {
-	created, err := ensureMetaSchema(ctx, c.req.Production)
+	// The rollback target gets the schema through replication. If it lacks
+	// it while production has it (configured again from later
+	// coordinates), the tables are created again so that they replicate.
+	onTarget, err := metaTables(ctx, c.req.Rollback)
+	if err != nil {
+		return "", "", err
+	}
+	created, err := ensureMetaSchema(ctx, c.req.Production, onTarget < len(metaTableNames))
 	if err != nil {
 		return "", "", err
 	}
 	if !created {
 		return StepAlreadyDone, "switchback.heartbeat, rollback_source and cutover exist", nil
 	}
-	return StepDone, "created switchback.heartbeat, rollback_source and cutover", nil
+	return StepDone, "created switchback.heartbeat, rollback_source and cutover (they replicate to the rollback target)", nil
+}
+
+// metaTableNames are the tables of switchback's schema.
+var metaTableNames = []string{"heartbeat", "rollback_source", "cutover"}
+
+// metaTables counts switchback's tables on s.
+func metaTables(ctx context.Context, s *Server) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN (?, ?, ?)",
+		metaSchema, metaTableNames[0], metaTableNames[1], metaTableNames[2]).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("%s: look up switchback schema: %w", s, err)
+	}
+	return n, nil
 }
 
 // ensureMetaSchema creates switchback's schema on s where any of it is
-// missing, and reports whether it did. On production it replicates to the
-// rollback target like any other schema.
-func ensureMetaSchema(ctx context.Context, s *Server) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('heartbeat', 'rollback_source', 'cutover')",
-		metaSchema).Scan(&n)
+// missing, and reports whether it ran the DDL. On production it replicates
+// to the rollback target like any other schema. With recreate, tables that
+// exist are dropped and created again: MariaDB does not log a CREATE TABLE
+// IF NOT EXISTS that finds its table, so only that reaches a rollback
+// target that lacks them (their rows are switchback's own bookkeeping).
+func ensureMetaSchema(ctx context.Context, s *Server, recreate bool) (bool, error) {
+	n, err := metaTables(ctx, s)
 	if err != nil {
-		return false, fmt.Errorf("%s: look up switchback schema: %w", s, err)
+		return false, err
 	}
-	if n == len(metaDDL)-1 {
+	if n == len(metaTableNames) && !recreate {
 		return false, nil
 	}
-	for _, ddl := range metaDDL {
+	ddl := metaDDL
+	if n > 0 && recreate {
+		drop := "DROP TABLE IF EXISTS switchback.heartbeat, switchback.rollback_source, switchback.cutover /* switchback */"
+		ddl = append([]string{metaDDL[0], drop}, metaDDL[1:]...)
+	}
+	for _, ddl := range ddl {
 		if err := s.exec(ctx, Statement{SQL: ddl, Display: firstLine(ddl)}); err != nil {
 			return false, err
 		}

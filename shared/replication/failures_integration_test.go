@@ -227,3 +227,30 @@ func TestIntegrationPasswordNeverReplicatedInClear(t *testing.T) {
 		rows.Close()
 	}
 }
+
+// After a failed configure (bad coordinates), the rollback target is reset
+// and configured again from coordinates taken after switchback's schema was
+// created on production: the schema must still reach the rollback target.
+func TestIntegrationReconfigureFromLaterCoordinates(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
+	prod := connectRoot(t, "production", p.green, DialectAuto)
+	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
+	bad := BinlogPosition{File: p.coords.File, Position: p.coords.Position + 1_000_000}
+	if _, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: bad, WaitTimeout: 10 * time.Second}); err == nil {
+		t.Fatal("configure past the end of the binlog succeeded")
+	}
+	p.blue.ExecT(t, "STOP SLAVE", "RESET SLAVE ALL")
+	var later BinlogPosition
+	var doDB, ignoreDB sql.NullString
+	if err := p.green.DBT(t).QueryRow("SHOW MASTER STATUS").Scan(&later.File, &later.Position, &doDB, &ignoreDB); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: later, WaitTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("configure from later coordinates: %v %+v", err, res)
+	}
+	obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb})
+	if err != nil || !obs.Ready {
+		t.Fatalf("status: %v %+v", err, obs)
+	}
+}

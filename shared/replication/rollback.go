@@ -74,7 +74,7 @@ type ReverseOptions struct {
 // RollbackReport reports a Rollback run. Positions are "file:position".
 type RollbackReport struct {
 	Outcome string `json:"outcome"`
-	Reason  string `json:"reason,omitempty"`
+	Reason  string `json:"reason"`
 	Steps   []Step `json:"steps"`
 	// WriteUnavailableMS is the time from production fenced to the rollback
 	// target writable (or, when aborted, to production unfenced again).
@@ -174,7 +174,9 @@ var errCrashed = errors.New("simulated crash")
 // target.
 //
 // Without Execute it reads both servers and reports every step with the
-// check that gates it and the current values; it changes nothing.
+// check that gates it and the current values; it changes nothing. The
+// outcome is "planned"; the error wraps ErrRefused when an execute run
+// would refuse.
 //
 // With Execute it checks the preconditions (replication running without
 // error, lag ≤ MaxLag, rollback target fenced; otherwise it refuses and
@@ -243,6 +245,9 @@ func (r *roller) run(ctx context.Context) error {
 	ph, why := classify(st)
 	if !r.req.Execute {
 		r.plan(ctx, st, ph, why)
+		if strings.HasPrefix(r.report.Reason, wouldRefuse) {
+			return fmt.Errorf("%w: %s", ErrRefused, strings.TrimPrefix(r.report.Reason, wouldRefuse))
+		}
 		return nil
 	}
 	switch ph {
@@ -258,7 +263,7 @@ func (r *roller) run(ctx context.Context) error {
 			// replicates to the rollback target: it is how a later run
 			// knows a fenced production was fenced by this cutover.
 			// Replication set up by hand has no switchback schema yet.
-			if _, err := ensureMetaSchema(ctx, r.req.Production); err != nil {
+			if _, err := ensureMetaSchema(ctx, r.req.Production, false); err != nil {
 				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
 			}
 			if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
@@ -333,9 +338,10 @@ func (r *roller) run(ctx context.Context) error {
 				return err
 			}
 		}
-		if r.report.RollbackPosition == "" {
-			if p, err := r.readCutoverRecord(ctx); err == nil && p != nil {
-				r.report.RollbackPosition = p.String()
+		if ph == phaseDone {
+			// Report the cutover's positions, not the servers' current ones.
+			if frozen, promoted, err := r.readCutoverRecord(ctx); err == nil {
+				r.report.ProductionPosition, r.report.RollbackPosition = frozen.String(), promoted.String()
 			}
 		}
 		r.report.Outcome = OutcomeCompleted
@@ -665,17 +671,14 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	return StepDone, "rollback target is writable: it is production now", nil
 }
 
-// readCutoverRecord returns the rollback target's own position at the
-// cutover from production (recorded on the rollback target), or nil.
-func (r *roller) readCutoverRecord(ctx context.Context) (*BinlogPosition, error) {
-	var p BinlogPosition
-	err := r.req.Rollback.db.QueryRowContext(ctx,
-		"SELECT promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
-		r.req.Production.Addr, cutoverCompleted).Scan(&p.File, &p.Position)
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
+// readCutoverRecord returns the positions a completed cutover from
+// production recorded on the rollback target: where production was frozen,
+// and the rollback target's own position when it became writable.
+func (r *roller) readCutoverRecord(ctx context.Context) (frozen, promoted BinlogPosition, err error) {
+	err = r.req.Rollback.db.QueryRowContext(ctx,
+		"SELECT production_file, production_position, promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
+		r.req.Production.Addr, cutoverCompleted).Scan(&frozen.File, &frozen.Position, &promoted.File, &promoted.Position)
+	return frozen, promoted, err
 }
 
 // configureReverse makes the old production a replica of the rollback
@@ -683,11 +686,11 @@ func (r *roller) readCutoverRecord(ctx context.Context) (*BinlogPosition, error)
 func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, error) {
 	start := r.rollbackAtPromo
 	if start.File == "" {
-		p, err := r.readCutoverRecord(ctx)
+		_, promoted, err := r.readCutoverRecord(ctx)
 		if err != nil {
 			return "", "", fmt.Errorf("the rollback target's position at the cutover is unknown (%v): switchback never guesses coordinates; configure reverse replication by hand with switchback configure", err)
 		}
-		start = *p
+		start = promoted
 		r.report.RollbackPosition = start.String()
 	}
 	o := r.req.Reverse
@@ -706,6 +709,9 @@ func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, err
 	return outcome, fmt.Sprintf("old production replicates from the rollback target (%s) from %s", res.Source, start), nil
 }
 
+// wouldRefuse begins a plan's reason when an execute run would refuse.
+const wouldRefuse = "--execute would refuse: "
+
 // plan reports what an execute run would do, with the checks that gate
 // each step and the current values. It changes nothing.
 func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string) {
@@ -714,13 +720,13 @@ func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string
 	state := describeState(st)
 	switch ph {
 	case phaseInvalid:
-		r.report.Reason = "--execute would refuse: " + why
+		r.report.Reason = wouldRefuse + why
 		r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Detail: state, Error: why})
 		return
 	case phaseStart:
 		gate := r.gateDetail(st)
 		if reason := r.preconditions(ctx, st); reason != "" {
-			r.report.Reason = "--execute would refuse: " + reason
+			r.report.Reason = wouldRefuse + reason
 			r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Detail: state, Error: reason})
 			return
 		}

@@ -40,7 +40,7 @@ func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, e
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's message can quote part of the DSN, password included.
-		return nil, fmt.Errorf("%s DSN is not valid: want user:password@tcp(host:port)/ (note that this format cannot carry a password containing '/')", role)
+		return nil, fmt.Errorf("%s DSN is not valid: want user:password@tcp(host:port)/ — with the trailing slash", role)
 	}
 	if cfg.Net == "tcp" && cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:3306"

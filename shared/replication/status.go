@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -147,6 +148,25 @@ type BinlogPosition struct {
 	// ExecutedGTIDSet is SHOW BINARY LOG / MASTER STATUS's
 	// Executed_Gtid_Set (MySQL, Aurora); "" on MariaDB.
 	ExecutedGTIDSet string
+}
+
+// reBinlogFile is a binary log file name: a base name, a dot, a number
+// (mysql-bin-changelog.000003).
+var reBinlogFile = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.[0-9]+$`)
+
+// Validate checks that p can be replication start coordinates: a binlog
+// file name and a position at or after the 4-byte file header. It says
+// where good coordinates come from; it never corrects them.
+func (p BinlogPosition) Validate() error {
+	switch {
+	case p.File == "":
+		return errors.New("binlog file is required: take it from the switchover's coordinates event (switchback explain-event); never guess it")
+	case !reBinlogFile.MatchString(p.File):
+		return fmt.Errorf("binlog file %q is not a binary log file name (like mysql-bin-changelog.000003)", p.File)
+	case p.Position < 4:
+		return fmt.Errorf("binlog position %d is not valid (a binlog's first event starts at 4): take it from the switchover's coordinates event", p.Position)
+	}
+	return nil
 }
 
 // String renders the position as file:position, e.g.

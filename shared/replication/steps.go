@@ -25,7 +25,7 @@ type Step struct {
 	Name    string      `json:"name"`
 	Outcome StepOutcome `json:"outcome"`
 	MS      int64       `json:"ms"`
-	Detail  string      `json:"detail,omitempty"`
+	Detail  string      `json:"detail"`
 	Error   string      `json:"error,omitempty"`
 	Hint    string      `json:"hint,omitempty"`
 }

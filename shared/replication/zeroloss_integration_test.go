@@ -57,14 +57,15 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 		rep, err := Rollback(t.Context(), RollbackRequest{
 			Production: servers[prod], Rollback: servers[rb], Execute: true, Reverse: &ReverseOptions{},
 		})
+		if err != nil || rep.Outcome != OutcomeCompleted {
+			w.Stop()
+			t.Fatalf("cutover %d: %v\n%+v", i, err, rep)
+		}
 		// The application keeps trying the fenced old production for a moment.
 		waitFor(t, 10*time.Second, "writes after the fence to be rejected", func() (bool, error) {
 			return w.Counts().Rejected >= 4, nil
 		})
 		res := w.Stop()
-		if err != nil || rep.Outcome != OutcomeCompleted {
-			t.Fatalf("cutover %d: %v\n%+v", i, err, rep)
-		}
 		t.Logf("cutover %d %s → %s: %d acknowledged at %.0f/s, %d rejected, write downtime %d ms",
 			i, prod.Addr(), rb.Addr(), len(res.Acknowledged), res.Rate(), len(res.Rejected), rep.WriteUnavailableMS)
 		if res.Rate() < 200 {
