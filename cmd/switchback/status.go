@@ -21,7 +21,7 @@ rollback target. A stalled IO thread shows as a probe timeout even when
 seconds behind says 0 or NULL.
 
 The verdict is ready or not ready with the reasons. Exit status: 0 ready,
-1 not ready or failed, 2 usage.
+1 not ready (or a server could not be read: the message says which), 2 usage.
 
 JSON keys: io_running, sql_running, seconds_behind, probe_lag_ms,
 bytes_behind, source_file, source_position, executed_file, executed_position,
@@ -84,6 +84,10 @@ func writeObservation(w io.Writer, prodAddr, rbAddr string, o replication.Observ
 		fmt.Fprintf(tw, "last SQL error\t%d\t%s\n", o.LastSQLErrno, o.LastSQLError)
 	}
 	tw.Flush()
+	if o.Ready && o.ProbeLagMS == nil {
+		fmt.Fprintln(w, "READY (probe skipped: a stalled IO thread would not show): rollback looks possible now")
+		return
+	}
 	if o.Ready {
 		fmt.Fprintln(w, "READY: rollback is possible now")
 		return

@@ -200,6 +200,12 @@ func TestIntegrationConfigureAurora(t *testing.T) {
 			if !readOnly(t, blueDB) {
 				t.Error("rollback target not read-only")
 			}
+			// The replication source was set through the procedures, as the
+			// admin: the fixture records each call in mysql.rds_history.
+			var calls int
+			if err := blueDB.QueryRow("SELECT COUNT(*) FROM mysql.rds_history WHERE action LIKE 'set %' AND called_by_user LIKE 'admin@%'").Scan(&calls); err != nil || calls != 1 {
+				t.Errorf("rds_set_external_* calls by admin recorded: %d (%v); want 1", calls, err)
+			}
 			if _, err := greenDB.Exec("INSERT INTO shop.orders VALUES (300, 'aurora')"); err != nil {
 				t.Fatal(err)
 			}
