@@ -71,12 +71,11 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 	if *retention < 1 || *retention > replication.MaxRetentionHours {
 		return fmt.Errorf("%w: --retention-hours %d must be between 1 and %d", errUsage, *retention, replication.MaxRetentionHours)
 	}
-	prod, rb, err := pf.connect(ctx, env)
+	prod, rb, closeBoth, err := pf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	defer rb.Close()
+	defer closeBoth()
 
 	req := replication.ConfigureRequest{
 		Production: prod, Rollback: rb,

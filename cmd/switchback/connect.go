@@ -33,8 +33,9 @@ func (p *pairFlags) register(fs *flagSet) {
 	fs.Var(&p.output, "output", "output format: `text|json`")
 }
 
-// connect opens both servers. Errors never include a DSN.
-func (p *pairFlags) connect(ctx context.Context, env *cliEnv) (prod, rb *replication.Server, err error) {
+// connect opens both servers; closeBoth closes them. Errors never include
+// a DSN.
+func (p *pairFlags) connect(ctx context.Context, env *cliEnv) (prod, rb *replication.Server, closeBoth func(), err error) {
 	prodDSN, rbDSN := p.production, p.rollback
 	if prodDSN == "" {
 		prodDSN = env.getenv(envProductionDSN)
@@ -43,29 +44,29 @@ func (p *pairFlags) connect(ctx context.Context, env *cliEnv) (prod, rb *replica
 		rbDSN = env.getenv(envRollbackDSN)
 	}
 	if prodDSN == "" {
-		return nil, nil, fmt.Errorf("%w: production DSN missing: pass --production or set %s", errUsage, envProductionDSN)
+		return nil, nil, nil, fmt.Errorf("%w: production DSN missing: pass --production or set %s", errUsage, envProductionDSN)
 	}
 	if rbDSN == "" {
-		return nil, nil, fmt.Errorf("%w: rollback DSN missing: pass --rollback or set %s", errUsage, envRollbackDSN)
+		return nil, nil, nil, fmt.Errorf("%w: rollback DSN missing: pass --rollback or set %s", errUsage, envRollbackDSN)
 	}
 	d, err := replication.ParseDialect(p.dialect)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: --dialect: %v", errUsage, err)
+		return nil, nil, nil, fmt.Errorf("%w: --dialect: %v", errUsage, err)
 	}
 	pd := d
 	if p.productionDialect != "" {
 		if pd, err = replication.ParseDialect(p.productionDialect); err != nil {
-			return nil, nil, fmt.Errorf("%w: --production-dialect: %v", errUsage, err)
+			return nil, nil, nil, fmt.Errorf("%w: --production-dialect: %v", errUsage, err)
 		}
 	}
 	prod, err = replication.Connect(ctx, "production", prodDSN, pd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rb, err = replication.Connect(ctx, "rollback target", rbDSN, d)
 	if err != nil {
 		prod.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return prod, rb, nil
+	return prod, rb, func() { prod.Close(); rb.Close() }, nil
 }

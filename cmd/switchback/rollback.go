@@ -57,12 +57,11 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--catchup-timeout": *catchup}); err != nil {
 		return err
 	}
-	prod, rb, err := pf.connect(ctx, env)
+	prod, rb, closeBoth, err := pf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	defer rb.Close()
+	defer closeBoth()
 	req := replication.RollbackRequest{
 		Production: prod, Rollback: rb, Execute: *execute, MaxLag: *maxLag, CatchupTimeout: *catchup,
 	}

@@ -41,12 +41,11 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--probe-timeout": *probeTimeout}); err != nil {
 		return err
 	}
-	prod, rb, err := pf.connect(ctx, env)
+	prod, rb, closeBoth, err := pf.connect(ctx, env)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	defer rb.Close()
+	defer closeBoth()
 	obs, err := replication.Observe(ctx, replication.ObserveRequest{
 		Production: prod, Rollback: rb, ProbeTimeout: *probeTimeout, MaxLag: *maxLag, SkipProbe: *noProbe,
 	})

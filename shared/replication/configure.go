@@ -133,9 +133,7 @@ func (r *ConfigureRequest) defaults() error {
 	if err := r.Start.Validate(); err != nil {
 		return err
 	}
-	if r.RollbackFence == nil {
-		r.RollbackFence = SQLFencer{Server: r.Rollback}
-	}
+	r.RollbackFence = orSQLFencer(r.RollbackFence, r.Rollback)
 	if r.SourceHost == "" || r.SourcePort == 0 {
 		h, p := r.Production.HostPort()
 		if r.SourceHost == "" {

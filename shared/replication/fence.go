@@ -27,6 +27,14 @@ type Fencer interface {
 // SQLFencer fences a server through SQL, in the server's dialect.
 type SQLFencer struct{ Server *Server }
 
+// orSQLFencer returns f, or the SQL fencer of s when f is nil.
+func orSQLFencer(f Fencer, s *Server) Fencer {
+	if f == nil {
+		return SQLFencer{Server: s}
+	}
+	return f
+}
+
 // Check implements Fencer: on Aurora the fence needs
 // mysql.rds_set_read_only, which Aurora MySQL v2 and v3 before 3.06 lack
 // (use the DB cluster parameter group fencer there).

@@ -62,12 +62,8 @@ type Observation struct {
 // only when a server cannot be read at all; replication problems are
 // reasons, not errors.
 func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
-	if req.RollbackFence == nil {
-		req.RollbackFence = SQLFencer{Server: req.Rollback}
-	}
-	if req.ProductionFence == nil {
-		req.ProductionFence = SQLFencer{Server: req.Production}
-	}
+	req.RollbackFence = orSQLFencer(req.RollbackFence, req.Rollback)
+	req.ProductionFence = orSQLFencer(req.ProductionFence, req.Production)
 	if req.ProbeTimeout == 0 {
 		req.ProbeTimeout = DefaultProbeTimeout
 	}

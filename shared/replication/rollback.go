@@ -197,12 +197,8 @@ func Rollback(ctx context.Context, req RollbackRequest) (RollbackReport, error) 
 	if req.Production == nil || req.Rollback == nil {
 		return RollbackReport{Outcome: OutcomeRefused, Reason: "rollback needs both a production and a rollback target"}, ErrRefused
 	}
-	if req.ProductionFence == nil {
-		req.ProductionFence = SQLFencer{Server: req.Production}
-	}
-	if req.RollbackFence == nil {
-		req.RollbackFence = SQLFencer{Server: req.Rollback}
-	}
+	req.ProductionFence = orSQLFencer(req.ProductionFence, req.Production)
+	req.RollbackFence = orSQLFencer(req.RollbackFence, req.Rollback)
 	if req.MaxLag == 0 {
 		req.MaxLag = DefaultRollbackMaxLag
 	}
