@@ -15,9 +15,11 @@ import (
 )
 
 // TestIntegrationRollbackKilledMidCutover kills the real switchback process
-// (SIGKILL) while its cutover waits for catch-up — production fenced, the
-// rollback target held back by a table lock — and runs the same command
-// again: it converges to a completed cutover from the servers' own state.
+// (SIGKILL) while its cutover waits — production fenced, its position kept
+// moving by a privileged writer the fence does not stop (allowed with
+// --allow-privileged-writers) — and runs the same command again once that
+// writer stops: it converges to a completed cutover from the servers' own
+// state, with every acknowledged write on the new production.
 func TestIntegrationRollbackKilledMidCutover(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "switchback")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -36,30 +38,33 @@ func TestIntegrationRollbackKilledMidCutover(t *testing.T) {
 		t.Fatalf("configure: %v\n%s", err, out)
 	}
 	greenDB, blueDB := green.DBT(t), blue.DBT(t)
-	lock, err := blueDB.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(t.Context(), "LOCK TABLES shop.orders WRITE"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := greenDB.Exec("INSERT INTO shop.orders VALUES (7, 'in flight')"); err != nil {
 		t.Fatal(err)
 	}
+	// root writes through read_only: production's position never settles.
+	writerCtx, stopWriter := context.WithCancel(t.Context())
+	acked := make(chan int, 1)
+	go func() {
+		n := 0
+		for writerCtx.Err() == nil {
+			if _, err := greenDB.ExecContext(writerCtx, "INSERT INTO shop.orders VALUES (?, 'privileged')", 1000+n); err == nil {
+				n++
+			}
+		}
+		acked <- n
+	}()
 
-	first := run(t.Context(), "rollback", "--execute", "--catchup-timeout", "60s")
+	first := run(t.Context(), "rollback", "--execute", "--catchup-timeout", "60s", "--allow-privileged-writers")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitReadOnly(t, greenDB, 1) // the cutover fenced production and now waits
+	waitReadOnly(t, greenDB, 1) // the cutover fenced production and now waits for it to settle
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	first.Wait()
-	if _, err := lock.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
-		t.Fatal(err)
-	}
+	stopWriter()
+	written := <-acked
 
 	out, err := run(t.Context(), "rollback", "--execute", "--output", "json").Output()
 	if err != nil {
@@ -84,6 +89,10 @@ func TestIntegrationRollbackKilledMidCutover(t *testing.T) {
 	var item string
 	if err := blueDB.QueryRow("SELECT item FROM shop.orders WHERE id = 7").Scan(&item); err != nil || item != "in flight" {
 		t.Fatalf("the write acknowledged before the fence is not on the new production: %q %v", item, err)
+	}
+	var privileged int
+	if err := blueDB.QueryRow("SELECT COUNT(*) FROM shop.orders WHERE id >= 1000").Scan(&privileged); err != nil || privileged < written || written == 0 {
+		t.Fatalf("%d of %d acknowledged privileged writes on the new production (%v)", privileged, written, err)
 	}
 	rows, err := blueDB.Query("SHOW SLAVE STATUS")
 	if err != nil {

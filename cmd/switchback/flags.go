@@ -18,7 +18,7 @@ var errHelp = errors.New("help requested")
 // --help by parseFlags) is the command's description, its usage line and
 // every flag.
 func newFlagSet(env *cliEnv, name, usage, description string) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env}
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {} // the flag package calls it on every parse error; parseFlags prints help itself
 	fs.help = func() {
@@ -40,6 +40,7 @@ func newFlagSet(env *cliEnv, name, usage, description string) *flagSet {
 type flagSet struct {
 	*flag.FlagSet
 	help func()
+	env  *cliEnv // where flags print warnings
 }
 
 // parseFlags parses args allowing flags before and after positional

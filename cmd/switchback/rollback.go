@@ -16,17 +16,35 @@ zero data loss. Without --execute it only plans: it prints every step with
 the check that gates it and the current values, and changes nothing.
 
 With --execute:
-  a. preconditions: replication running, no errors, lag ≤ --max-lag, the
-     rollback target fenced — otherwise "refused" and nothing is touched;
+  a. preconditions — otherwise "refused" and nothing is touched: no other
+     switchback run holds the pair (a lock on both servers); replication
+     running, no errors, lag ≤ --max-lag; the rollback target fenced,
+     following this production, with no filters, no delay, no skipped
+     events, no other replication connection and no writes of its own; no
+     writer on production that read_only does not stop (privileged
+     sessions, scheduled events: see below); and the rollback target
+     reaches production's current position within --catchup-timeout;
   b. fence production (read-only: application writes are rejected);
+     with --kill-privileged-sessions, end privileged sessions right after;
   c. wait until production's binlog position stops moving;
   d. wait until the rollback target has executed exactly up to it, within
      --catchup-timeout;
-  e. stop replication on the rollback target;
+  e. stop replication on the rollback target; production's position is
+     checked again: if it moved, abort and say by how much;
   f. unfence the rollback target (it is production now) and clear its
-     replication source;
+     replication source; production's position is read once more: if it
+     moved in that instant, the outcome is "diverged", with the range;
   g. with --reverse, configure the old production to replicate from the
      rollback target from the cutover position (the roll-forward path).
+
+Writers that bypass the fence: on MariaDB users with READ_ONLY ADMIN (SUPER
+before 10.11), on Aurora users with SUPER or CONNECTION_ADMIN, write through
+read_only; scheduled events run as their definer. The rollback refuses while
+any such session (other than its own) or event exists, unless told:
+  --kill-privileged-sessions  stop the event scheduler before the fence and
+                              end those sessions right after it;
+  --allow-privileged-writers  go ahead: a write of theirs after the fence
+                              aborts the cutover (production unfenced).
 
 Any failure or timeout before the rollback target is writable unfences
 production again and reports "aborted": the write outage is bounded by
@@ -37,7 +55,8 @@ the servers' own state and finishes it, never repeating a step.
 
 Then re-point the application to the rollback target's endpoint.
 
-Exit status: 0 planned or completed, 1 aborted or failed, 2 usage, 3 refused.
+Exit status: 0 planned or completed, 1 aborted, diverged or failed, 2 usage,
+3 refused (including "another switchback run holds the lock").
 `
 
 func runRollback(ctx context.Context, env *cliEnv, args []string) error {
@@ -51,11 +70,16 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	reverseHost := fs.String("reverse-source-host", "", "with --reverse: host the old production uses to reach the rollback target (default: rollback DSN host)")
 	reversePort := fs.Int("reverse-source-port", 0, "with --reverse: port the old production uses to reach the rollback target (default: rollback DSN port)")
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "with --reverse: replication user to ensure on the rollback target")
+	killPrivileged := fs.Bool("kill-privileged-sessions", false, "stop production's event scheduler before the fence and end sessions of users that write through read_only right after it")
+	allowPrivileged := fs.Bool("allow-privileged-writers", false, "cut over although privileged sessions or events could write through the fence (a write of theirs after it aborts the cutover)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--catchup-timeout": *catchup}); err != nil {
 		return err
+	}
+	if *killPrivileged && *allowPrivileged {
+		return fmt.Errorf("%w: --kill-privileged-sessions and --allow-privileged-writers exclude each other: choose one", errUsage)
 	}
 	prod, rb, closeBoth, err := pf.connect(ctx, env)
 	if err != nil {
@@ -64,6 +88,12 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeBoth()
 	req := replication.RollbackRequest{
 		Production: prod, Rollback: rb, Execute: *execute, MaxLag: *maxLag, CatchupTimeout: *catchup,
+	}
+	switch {
+	case *killPrivileged:
+		req.PrivilegedWriters = replication.PrivilegedKill
+	case *allowPrivileged:
+		req.PrivilegedWriters = replication.PrivilegedAllow
 	}
 	if *reverse {
 		req.Reverse = &replication.ReverseOptions{
@@ -118,7 +148,10 @@ func writeRollbackSummary(w io.Writer, r replication.RollbackReport) {
 	if r.RollbackPosition != "" {
 		fmt.Fprintf(w, "Rollback target position at cutover: %s\n", r.RollbackPosition)
 	}
-	if r.Outcome == replication.OutcomeCompleted {
+	switch r.Outcome {
+	case replication.OutcomeCompleted:
 		fmt.Fprintln(w, "Next: re-point the application to the rollback target's endpoint.")
+	case replication.OutcomeDiverged:
+		fmt.Fprintln(w, "The rollback target is production now, but the old production holds writes it does not: re-point the application, then reconcile those writes by hand.")
 	}
 }

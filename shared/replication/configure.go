@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,13 @@ type ConfigureRequest struct {
 	WaitTimeout time.Duration
 	// OnStep, when set, is called as each step ends (progress output).
 	OnStep func(Step)
+	// LockWait bounds the wait for another switchback run's lock on either
+	// server; 0 means DefaultLockWait.
+	LockWait time.Duration
+
+	// held is the pair lock of a Rollback that runs Configure for its
+	// reverse path; Configure then takes none of its own.
+	held *pairLock
 }
 
 // ConfigureResult reports a Configure run.
@@ -83,6 +91,7 @@ const (
 	heartbeatTable    = "switchback.heartbeat"
 	sourceRecordTable = "switchback.rollback_source"
 	cutoverTable      = "switchback.cutover"
+	baselineTable     = "switchback.target_baseline"
 )
 
 var metaDDL = []string{
@@ -112,6 +121,14 @@ var metaDDL = []string{
   promoted_position BIGINT UNSIGNED NOT NULL DEFAULT 0,
   started_at TIMESTAMP(6) NOT NULL,
   finished_at TIMESTAMP(6) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+	`CREATE TABLE IF NOT EXISTS switchback.target_baseline /* switchback */ (
+  target VARCHAR(255) NOT NULL PRIMARY KEY,
+  server_id BIGINT UNSIGNED NOT NULL,
+  gtid_state TEXT NOT NULL,
+  binlog_file VARCHAR(255) NOT NULL,
+  binlog_position BIGINT UNSIGNED NOT NULL,
+  recorded_at TIMESTAMP(6) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 }
 
@@ -158,6 +175,9 @@ func (r *ConfigureRequest) defaults() error {
 	if r.WaitTimeout == 0 {
 		r.WaitTimeout = DefaultWaitTimeout
 	}
+	if r.LockWait == 0 {
+		r.LockWait = DefaultLockWait
+	}
 	for _, v := range []struct{ name, val string }{
 		{"replication user", r.ReplicationUser}, {"replication user host", r.ReplicationUserHost},
 		{"replication password", r.ReplicationPassword},
@@ -186,9 +206,22 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 		return res, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	res.Source = fmt.Sprintf("%s:%d", req.SourceHost, req.SourcePort)
+	if req.held == nil {
+		lock, err := lockPair(ctx, req.Production, req.Rollback, req.LockWait)
+		if err != nil {
+			res.Outcome, res.Reason = OutcomeRefused, strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+			if !errors.Is(err, ErrRefused) {
+				res.Outcome = OutcomeFailed
+			}
+			res.Steps = []Step{}
+			return res, err
+		}
+		defer lock.release()
+		req.held = lock
+	}
 	c := &configurer{req: req, runner: stepRunner{onStep: req.OnStep}}
 
-	err := c.runner.run(ctx, "check rollback target", c.check)
+	err := c.runner.run(ctx, "check rollback target", c.preflight)
 	if err != nil {
 		res.Steps = c.runner.steps
 		if errors.Is(err, ErrRefused) {
@@ -206,6 +239,7 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 		{"ensure replication user on production", c.ensureUser},
 		{"ensure binlog retention on production", c.ensureRetention},
 		{"ensure heartbeat schema on production", c.ensureSchema},
+		{"record rollback target's own transactions", c.recordBaseline},
 		{"set source and start replication", c.setSource},
 		{"wait for replication threads", c.waitRunning},
 	}
@@ -242,15 +276,49 @@ type configurer struct {
 
 func (c *configurer) targetKey() string { return c.req.Rollback.Addr }
 
-// check refuses a rollback target that replicates from somewhere else or
+// check refuses start coordinates that cannot be right (a position the
+// dialects cannot hold, or one that is not a transaction boundary on
+// production) and a rollback target that replicates from somewhere else or
 // from other coordinates. It changes nothing.
 func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
+	if err := checkPositionLimit(c.req.Start, c.req.Production.Dialect, c.req.Rollback.Dialect); err != nil {
+		return "", "", err
+	}
+	outcome, detail, err := c.checkTarget(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if c.recorded {
+		// Replication already runs from these recorded coordinates, which
+		// were checked when it was set up; their file may be purged by now.
+		return outcome, detail, nil
+	}
+	// The same rule holds with GTID auto-position: the position is what
+	// MariaDB translates to a GTID position, and what is recorded.
+	proof, err := proveStart(ctx, c.req.Production, c.req.Start)
+	if err != nil {
+		return "", "", err
+	}
+	return outcome, detail + "; " + proof, nil
+}
+
+// checkTarget refuses a rollback target that replicates from somewhere
+// else or from other coordinates. It changes nothing.
+func (c *configurer) checkTarget(ctx context.Context) (StepOutcome, string, error) {
 	rs, err := c.req.Rollback.ReplicaStatus(ctx)
 	if err != nil {
 		return "", "", err
 	}
 	c.status = rs
+	// Another connection (MariaDB named connection, MySQL channel) would
+	// keep applying a third server's writes after a rollback.
+	if err := otherConnectionsRefusal(c.req.Rollback, rs); err != nil {
+		return "", "", err
+	}
 	if !rs.Configured {
+		if err := c.refusePromoted(ctx); err != nil {
+			return "", "", err
+		}
 		return StepAlreadyDone, "rollback target has no replication source configured", nil
 	}
 	want := fmt.Sprintf("%s:%d", c.req.SourceHost, c.req.SourcePort)
@@ -285,6 +353,27 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 	}
 	return "", "", fmt.Errorf("%w: rollback target already replicates from production but switchback has no record of its start coordinates (it has read up to %s:%d); reset its replication first (%s) to configure it from %s",
 		ErrRefused, rs.SourceLogFile, rs.ReadSourceLogPos, resetHint(c.req.Rollback), want)
+}
+
+// refusePromoted refuses a rollback target that a switchback cutover from
+// this production promoted: it is writable and records the completed
+// cutover. Configuring it as a replica again (a duplicated or late
+// coordinates event) would fence the server that now takes the writes.
+func (c *configurer) refusePromoted(ctx context.Context) error {
+	on, err := c.req.RollbackFence.ReadOnly(ctx)
+	if err != nil || on {
+		return err
+	}
+	var finished sql.NullString
+	err = c.req.Rollback.db.QueryRowContext(ctx,
+		"SELECT finished_at FROM "+cutoverTable+" WHERE old_production = ? AND state = ?", c.req.Production.Addr, cutoverCompleted).Scan(&finished)
+	switch n := mysqlErrno(err); {
+	case errors.Is(err, sql.ErrNoRows), n == 1146, n == 1049:
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: read %s: %w", c.req.Rollback, cutoverTable, err)
+	}
+	return fmt.Errorf("%w: the rollback target is writable and became production in a switchback cutover from this production (completed %s): configuring it as a replica again would fence it and take the application's writes away; if it really must follow this production again, fence it by hand first", ErrRefused, finished.String)
 }
 
 // resetHint names the statements that clear s's replication source.
@@ -355,10 +444,8 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		if c.password == "" {
 			c.password, origin = generatePassword(), "generated"
 		}
-		for _, st := range createUserStatements(prod.Dialect, user, host, c.password) {
-			if err := prod.exec(ctx, st); err != nil {
-				return "", "", err
-			}
+		if err := runSecret(ctx, prod, c.userInClear(ctx), whatSetPassword, createUserStatements(prod.Dialect, user, host, c.password)...); err != nil {
+			return "", "", err
 		}
 		return StepDone, fmt.Sprintf("created %s with REPLICATION SLAVE, REPLICATION CLIENT (password %s)", account, origin), nil
 	}
@@ -373,7 +460,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 	switch {
 	case c.alreadyConfigured:
 		// The rollback target already logs in with the current password.
-	case c.req.ReplicationPassword != "" && loginWorks(ctx, prod, user, c.req.ReplicationPassword):
+	case !c.sendsPassword(ctx, true):
 		c.password = c.req.ReplicationPassword
 	default:
 		c.password = c.req.ReplicationPassword
@@ -384,7 +471,7 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 			}
 			c.password, origin = generatePassword(), "generated"
 		}
-		if err := prod.exec(ctx, alterPasswordStatement(prod.Dialect, user, host, c.password)); err != nil {
+		if err := runSecret(ctx, prod, c.userInClear(ctx), whatSetPassword, alterPasswordStatement(prod.Dialect, user, host, c.password)); err != nil {
 			return "", "", err
 		}
 		did = append(did, "password set ("+origin+")")
@@ -393,6 +480,22 @@ func (c *configurer) ensureUser(ctx context.Context) (StepOutcome, string, error
 		return StepAlreadyDone, account + " exists with exactly REPLICATION SLAVE, REPLICATION CLIENT", nil
 	}
 	return StepDone, account + ": " + strings.Join(did, "; "), nil
+}
+
+// sendsPassword reports whether ensureUser sends a password to production:
+// it creates the user, or sets the password of an existing user that the
+// rollback target does not already log in as and that the requested
+// password does not open.
+func (c *configurer) sendsPassword(ctx context.Context, exists bool) bool {
+	switch {
+	case !exists:
+		return true
+	case c.alreadyConfigured:
+		return false
+	case c.req.ReplicationPassword != "" && loginWorks(ctx, c.req.Production, c.req.ReplicationUser, c.req.ReplicationPassword):
+		return false
+	}
+	return true
 }
 
 // replicasUsing counts the replicas connected to s as user (binlog dump
@@ -477,20 +580,24 @@ func (c *configurer) ensureSchema(ctx context.Context) (StepOutcome, string, err
 		return "", "", err
 	}
 	if !created {
-		return StepAlreadyDone, "switchback.heartbeat, rollback_source and cutover exist", nil
+		return StepAlreadyDone, "switchback.heartbeat, rollback_source, cutover and target_baseline exist", nil
 	}
-	return StepDone, "created switchback.heartbeat, rollback_source and cutover (they replicate to the rollback target)", nil
+	return StepDone, "created switchback.heartbeat, rollback_source, cutover and target_baseline (they replicate to the rollback target)", nil
 }
 
 // metaTableNames are the tables of switchback's schema.
-var metaTableNames = []string{"heartbeat", "rollback_source", "cutover"}
+var metaTableNames = []string{"heartbeat", "rollback_source", "cutover", "target_baseline"}
 
 // metaTables counts switchback's tables on s.
 func metaTables(ctx context.Context, s *Server) (int, error) {
 	var n int
+	args := []any{metaSchema}
+	for _, t := range metaTableNames {
+		args = append(args, t)
+	}
 	err := s.db.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN (?, ?, ?)",
-		metaSchema, metaTableNames[0], metaTableNames[1], metaTableNames[2]).Scan(&n)
+		"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN (?"+strings.Repeat(", ?", len(metaTableNames)-1)+")",
+		args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("%s: look up switchback schema: %w", s, err)
 	}
@@ -513,7 +620,7 @@ func ensureMetaSchema(ctx context.Context, s *Server, recreate bool) (bool, erro
 	}
 	ddl := metaDDL
 	if n > 0 && recreate {
-		drop := "DROP TABLE IF EXISTS switchback.heartbeat, switchback.rollback_source, switchback.cutover /* switchback */"
+		drop := "DROP TABLE IF EXISTS switchback.heartbeat, switchback.rollback_source, switchback.cutover, switchback.target_baseline /* switchback */"
 		ddl = append([]string{metaDDL[0], drop}, metaDDL[1:]...)
 	}
 	for _, ddl := range ddl {
@@ -522,6 +629,31 @@ func ensureMetaSchema(ctx context.Context, s *Server, recreate bool) (bool, erro
 		}
 	}
 	return true, nil
+}
+
+// recordBaseline records, on production, the rollback target's own
+// transactions before it replicates, so that later writes made on it (by a
+// user that bypasses read_only) can be told apart. An existing record is
+// kept: re-recording it would hide writes made since.
+func (c *configurer) recordBaseline(ctx context.Context) (StepOutcome, string, error) {
+	existing, err := readBaseline(ctx, c.req.Production, c.req.Rollback)
+	if err != nil {
+		return "", "", err
+	}
+	if existing != nil && c.alreadyConfigured {
+		return StepAlreadyDone, "recorded at configure: server id " + strconv.FormatUint(existing.ServerID, 10) + ", binlog " + existing.Binlog.String(), nil
+	}
+	if c.alreadyConfigured {
+		return StepSkipped, "replication was set up before switchback recorded the rollback target's own transactions: writes of its own are checked against production's GTIDs", nil
+	}
+	b, err := readBaselineNow(ctx, c.req.Rollback)
+	if err != nil {
+		return "", "", err
+	}
+	if err := recordBaseline(ctx, c.req.Production, c.req.Rollback, b); err != nil {
+		return "", "", err
+	}
+	return StepDone, "server id " + strconv.FormatUint(b.ServerID, 10) + ", binlog " + b.Binlog.String(), nil
 }
 
 func firstLine(s string) string {
@@ -556,6 +688,13 @@ func (c *configurer) setSource(ctx context.Context) (StepOutcome, string, error)
 		}
 		return StepDone, "replication was configured but stopped; started it", nil
 	}
+	// The password goes on a session that keeps it out of the server's
+	// logs; it is opened before anything changes.
+	ss, err := openSecretSession(ctx, tgt, c.sourceInClear(ctx), whatSetSource)
+	if err != nil {
+		return "", "", err
+	}
+	defer ss.close()
 	if err := c.writeRecord(ctx); err != nil {
 		return "", "", err
 	}
@@ -590,7 +729,7 @@ func (c *configurer) setSource(ctx context.Context) (StepOutcome, string, error)
 	}
 	sts = append(sts, tgt.Dialect.StartReplication())
 	for _, st := range sts {
-		if err := tgt.exec(ctx, st); err != nil {
+		if err := ss.exec(ctx, st); err != nil {
 			return "", "", err
 		}
 	}
@@ -654,7 +793,7 @@ func (c *configurer) waitRunning(ctx context.Context) (StepOutcome, string, erro
 	if !fresh {
 		return StepAlreadyDone, "IO and SQL threads running, " + describeLag(rs.SecondsBehind), nil
 	}
-	lag, err := probe(ctx, c.req.Production, c.req.Rollback, time.Until(deadlineOf(ctx)), checkErrors)
+	lag, err := probe(ctx, c.req.Production, c.req.Rollback, time.Until(deadlineOf(ctx)), c.req.held.on(c.req.Production), checkErrors)
 	if err != nil {
 		return "", "", err
 	}

@@ -45,7 +45,7 @@ const (
 	// status statement depends on the server version (see BinlogStatus).
 	MySQL Dialect = "mysql"
 	// MariaDB is self-managed MariaDB (10.6 or later for binlog retention):
-	// CHANGE MASTER TO, START/STOP SLAVE, RESET SLAVE ALL, SHOW SLAVE STATUS,
+	// CHANGE MASTER TO, START/STOP SLAVE, RESET SLAVE ALL, SHOW ALL SLAVES STATUS,
 	// SHOW MASTER STATUS; GTID positioning is MASTER_USE_GTID=slave_pos.
 	MariaDB Dialect = "mariadb"
 )

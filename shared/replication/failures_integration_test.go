@@ -22,55 +22,72 @@ func hintOf(err error) string {
 	return ""
 }
 
-// Coordinates past the end of production's binlog: IO error 1236 and advice
-// to recapture the coordinates.
+// Coordinates past the end of production's binlog are refused before
+// anything changes: nothing there can be replicated from.
 func TestIntegrationFailureCoordinatesPastEnd(t *testing.T) {
 	p := newSwitchedOverPair(t, sandbox.Options{})
 	prod := connectRoot(t, "production", p.green, DialectAuto)
 	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
 	bad := BinlogPosition{File: p.coords.File, Position: p.coords.Position + 1_000_000}
 	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: bad, WaitTimeout: 10 * time.Second})
-	var re *ReplicationError
-	if !errors.As(err, &re) || re.Errno != 1236 {
-		t.Fatalf("err %v; want IO error 1236", err)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(res.Reason, "is past the end of the file") {
+		t.Fatalf("err %v reason %q; want refused: past the end of the file", err, res.Reason)
 	}
-	if h := hintOf(err); !strings.Contains(h, "retention") || !strings.Contains(h, "recapture") {
-		t.Errorf("hint %q; want retention + recapture advice", h)
-	}
-	last := res.Steps[len(res.Steps)-1]
-	if last.Outcome != StepFailed || last.Hint == "" {
-		t.Errorf("last step %+v; want failed with a hint", last)
+	rs, err := rb.ReplicaStatus(t.Context())
+	if err != nil || rs.Configured {
+		t.Fatalf("rollback target replicates after a refusal: %v %+v", err, rs)
 	}
 }
 
-// Coordinates in a purged binlog file: IO error 1236.
-func TestIntegrationFailurePurgedBinlog(t *testing.T) {
-	p := newSwitchedOverPair(t, sandbox.Options{})
-	p.green.ExecT(t, "FLUSH BINARY LOGS", "INSERT INTO shop.orders VALUES (50, 'x')", "FLUSH BINARY LOGS")
-	var file string
-	greenDB := p.green.DBT(t)
+// purgeThrough purges every binlog of s before its current one, repeating
+// PURGE until the first file left is not file (MariaDB keeps a binlog until
+// its binlog checkpoint has moved past it).
+func purgeThrough(t *testing.T, s *sandbox.Server, file string) {
+	t.Helper()
+	s.ExecT(t, "FLUSH BINARY LOGS", "INSERT INTO shop.orders VALUES (50, 'x')", "FLUSH BINARY LOGS")
+	db := s.DBT(t)
+	var current string
 	var pos uint64
 	var a, b any
-	if err := greenDB.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&current, &pos, &a, &b); err != nil {
 		t.Fatal(err)
 	}
-	// MariaDB keeps a binlog until its binlog checkpoint has moved past it,
-	// so PURGE is repeated until the coordinates' file is really gone.
 	waitFor(t, 10*time.Second, "the coordinates' binlog to be purged", func() (bool, error) {
-		if _, err := greenDB.Exec("PURGE BINARY LOGS TO '" + file + "'"); err != nil {
+		if _, err := db.Exec("PURGE BINARY LOGS TO '" + current + "'"); err != nil {
 			return false, err
 		}
 		var first string
 		var size int64
-		err := greenDB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
-		return err == nil && first != p.coords.File, err
+		err := db.QueryRow("SHOW BINARY LOGS").Scan(&first, &size)
+		return err == nil && first != file, err
 	})
+}
+
+// Coordinates in a purged binlog file are refused before anything changes;
+// a running replica whose binlog is purged under it stops with IO error
+// 1236, and status says so with purge advice.
+func TestIntegrationFailurePurgedBinlog(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{})
 	prod := connectRoot(t, "production", p.green, DialectAuto)
 	rb := connectRoot(t, "rollback target", p.blue, DialectAuto)
-	_, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, WaitTimeout: 10 * time.Second})
-	var re *ReplicationError
-	if !errors.As(err, &re) || re.Errno != 1236 || !strings.Contains(hintOf(err), "purged") {
-		t.Fatalf("err %v; want IO error 1236 with purge advice", err)
+	if _, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, WaitTimeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	p.blue.ExecT(t, "STOP SLAVE")
+	purgeThrough(t, p.green, p.coords.File)
+	p.blue.ExecT(t, "START SLAVE")
+	waitFor(t, 10*time.Second, "IO error 1236 with purge advice in status", func() (bool, error) {
+		obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, SkipProbe: true})
+		return err == nil && obs.LastIOErrno == 1236 && strings.Contains(strings.Join(obs.Reasons, " "), "purged"), err
+	})
+
+	fresh := newSwitchedOverPair(t, sandbox.Options{})
+	purgeThrough(t, fresh.green, fresh.coords.File)
+	prod = connectRoot(t, "production", fresh.green, DialectAuto)
+	rb = connectRoot(t, "rollback target", fresh.blue, DialectAuto)
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: fresh.coords, WaitTimeout: 10 * time.Second})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(res.Reason, "is not on production") {
+		t.Fatalf("err %v reason %q; want refused: the file is not on production", err, res.Reason)
 	}
 }
 

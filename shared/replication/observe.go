@@ -54,6 +54,9 @@ type Observation struct {
 	RollbackReadOnly bool     `json:"rollback_read_only"`
 	Ready            bool     `json:"ready"`
 	Reasons          []string `json:"reasons"`
+	// Warnings do not make the pair not ready, but a rollback must be told
+	// how to handle them (writers that bypass production's fence).
+	Warnings []string `json:"warnings"`
 }
 
 // Observe reads replication state on both servers, runs the heartbeat probe
@@ -71,7 +74,7 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 		req.MaxLag = DefaultMaxLag
 	}
 	var o Observation
-	o.Reasons = []string{}
+	o.Reasons, o.Warnings = []string{}, []string{}
 	notReady := func(format string, args ...any) { o.Reasons = append(o.Reasons, fmt.Sprintf(format, args...)) }
 
 	rs, err := req.Rollback.ReplicaStatus(ctx)
@@ -101,6 +104,9 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 
 	if !rs.Configured {
 		notReady("rollback target has no replication source configured: run switchback configure")
+		for _, p := range replicaProblems(rs) {
+			notReady("%s", p)
+		}
 	} else {
 		if !o.IORunning {
 			notReady("IO thread is not running (%s)", orUnknown(rs.IORunning))
@@ -120,6 +126,14 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 		case time.Duration(*o.SecondsBehind)*time.Second > req.MaxLag:
 			notReady("rollback target is %d s behind (more than %s)", *o.SecondsBehind, req.MaxLag)
 		}
+		for _, p := range targetProblems(ctx, req.Production, req.Rollback, rs) {
+			notReady("%s", p)
+		}
+	}
+	if bypass, err := findBypassingWriters(ctx, req.Production); err != nil {
+		o.Warnings = append(o.Warnings, "cannot tell whether anything on production writes through read_only: "+err.Error())
+	} else if !bypass.empty() {
+		o.Warnings = append(o.Warnings, "production has writers that the fence does not stop: "+bypass.describe()+"; rollback --execute refuses unless told --kill-privileged-sessions or --allow-privileged-writers")
 	}
 	if !o.RollbackReadOnly {
 		notReady("rollback target is writable: it must stay read-only (fenced) until rollback")
@@ -135,7 +149,7 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	}
 	if !req.SkipProbe && !prodFenced {
 		if rs.Configured {
-			lag, perr := probe(ctx, req.Production, req.Rollback, req.ProbeTimeout, nil)
+			lag, perr := probe(ctx, req.Production, req.Rollback, req.ProbeTimeout, nil, nil)
 			switch {
 			case perr != nil:
 				notReady("%v", perr)
@@ -173,10 +187,34 @@ var errProbeTimeout = errors.New("probe timed out")
 // returns how long it took to become visible on the rollback target. While it
 // waits it calls check, when non-nil, every 100 ms; an error from check ends
 // the probe (configure uses it to fail fast on a replication error).
-func probe(ctx context.Context, prod, tgt *Server, timeout time.Duration, check func(context.Context) error) (time.Duration, error) {
+//
+// The write is made under switchback's lock on production (held, the caller
+// passes it; else taken here without waiting, and the probe skipped while a
+// cutover holds it): a privileged session writes through read_only, and a
+// probe landing on a production a cutover has just fenced would move its
+// frozen position.
+func probe(ctx context.Context, prod, tgt *Server, timeout time.Duration, held *serverLock, check func(context.Context) error) (time.Duration, error) {
+	lock := held
+	if lock == nil {
+		l, err := tryLock(ctx, prod)
+		if errors.Is(err, ErrLocked) {
+			return 0, fmt.Errorf("probe skipped: a switchback cutover or configure is running on production (%s)", lockHolder(ctx, prod))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("probe: %w", err)
+		}
+		defer l.release()
+		lock = l
+	}
+	var ro int
+	if err := lock.conn.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
+		return 0, fmt.Errorf("probe: read production's read_only: %w", err)
+	} else if ro == 1 {
+		return 0, errors.New("probe skipped: production is read-only (fenced)")
+	}
 	token := rand.Text()
 	key := tgt.Addr
-	_, err := prod.db.ExecContext(ctx,
+	_, err := lock.conn.ExecContext(ctx,
 		"INSERT INTO "+heartbeatTable+" /* switchback probe */ (target, token, written_at) VALUES (?, ?, NOW(6)) ON DUPLICATE KEY UPDATE token = VALUES(token), written_at = VALUES(written_at)",
 		key, token)
 	if err != nil {

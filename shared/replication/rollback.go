@@ -22,6 +22,30 @@ const (
 	OutcomePlanned   = "planned"
 	OutcomeCompleted = "completed"
 	OutcomeAborted   = "aborted"
+	// OutcomeDiverged: the rollback target was promoted, and production's
+	// binlog moved after it was frozen, in the instant between the last
+	// check and the promotion: a writer bypassed the fence. Those writes
+	// exist only on the old production; the report names the range.
+	OutcomeDiverged = "diverged"
+)
+
+// PrivilegedWriters says what a cutover does with what can write to
+// production through its fence (sessions of users with READ_ONLY ADMIN,
+// SUPER or CONNECTION_ADMIN, scheduled events run by such a definer).
+type PrivilegedWriters string
+
+// The choices for PrivilegedWriters.
+const (
+	// PrivilegedRefuse (the default) refuses the cutover, naming them.
+	PrivilegedRefuse PrivilegedWriters = ""
+	// PrivilegedKill stops the event scheduler before the fence and ends
+	// the sessions right after it (KILL CONNECTION; mysql.rds_kill on
+	// Aurora), so that the fence holds.
+	PrivilegedKill PrivilegedWriters = "kill"
+	// PrivilegedAllow proceeds: a write of theirs after the fence aborts
+	// the cutover (production unfenced again), or, in the instant between
+	// the last check and the promotion, is reported as "diverged".
+	PrivilegedAllow PrivilegedWriters = "allow"
 )
 
 // RollbackRequest is everything Rollback needs to promote the rollback
@@ -51,10 +75,20 @@ type RollbackRequest struct {
 	OnStep func(Step)
 	// OnProgress, when set, receives progress lines while Rollback waits.
 	OnProgress func(string)
+	// PrivilegedWriters says what to do with writers that bypass the fence.
+	PrivilegedWriters PrivilegedWriters
+	// LockWait bounds the wait for another switchback run's lock on either
+	// server; 0 means DefaultLockWait. A cutover holds it from start to end.
+	LockWait time.Duration
 
 	// crashAfter, in tests, makes Rollback return right after the named step
 	// without any cleanup, as if the process had been killed there.
 	crashAfter string
+	// beforeFence, in tests, runs after the preconditions pass, just
+	// before production is fenced.
+	beforeFence func()
+	// afterStep, in tests, runs after each execute step that succeeds.
+	afterStep func(name string)
 }
 
 // ReverseOptions configures the roll-forward replication that --reverse
@@ -91,10 +125,16 @@ type RollbackReport struct {
 // writable again and the rollback target still replicates from it.
 var ErrAborted = errors.New("rollback aborted")
 
+// ErrDiverged means the rollback target was promoted but production's
+// binlog moved after it was frozen (see OutcomeDiverged).
+var ErrDiverged = errors.New("rollback diverged")
+
 // Step names of a rollback, in order.
 const (
 	stepPreconditions = "check preconditions"
+	stepStopEvents    = "stop event scheduler on production"
 	stepFenceProd     = "fence production"
+	stepKillSessions  = "end privileged sessions on production"
 	stepSettle        = "wait for production position to settle"
 	stepCatchup       = "wait for rollback target to catch up"
 	stepStop          = "stop replication on rollback target"
@@ -102,6 +142,7 @@ const (
 	stepReset         = "reset replication source on rollback target"
 	stepReverse       = "configure reverse replication"
 	stepAbortRefence  = "abort: fence rollback target again"
+	stepAbortConfirm  = "abort: confirm rollback target is fenced and still a replica"
 	stepAbortUnfence  = "abort: unfence production"
 	stepAbortRestart  = "abort: restart replication on rollback target"
 )
@@ -160,7 +201,9 @@ type roller struct {
 	runner stepRunner
 	report RollbackReport
 
-	fencedAt             time.Time // production fence issued; zero when not by this run
+	fencedAt             time.Time // the cutover's fence began (recorded with the marker, across resumes); zero when not fenced
+	lock                 *pairLock
+	bypass               bypassingWriters // what writes through production's fence, found before it
 	stoppedByUs          bool
 	rollbackUnfenceTried bool
 	target               BinlogPosition // production's settled position
@@ -205,13 +248,40 @@ func Rollback(ctx context.Context, req RollbackRequest) (RollbackReport, error) 
 	if req.CatchupTimeout == 0 {
 		req.CatchupTimeout = DefaultCatchupTimeout
 	}
+	if req.LockWait == 0 {
+		req.LockWait = DefaultLockWait
+	}
 	r := &roller{req: req, runner: stepRunner{onStep: req.OnStep}}
-	err := r.run(ctx)
+	err := r.lockAndRun(ctx)
 	r.report.Steps = r.runner.steps
 	if r.report.Steps == nil {
 		r.report.Steps = []Step{}
 	}
 	return r.report, err
+}
+
+// lockAndRun holds switchback's lock on both servers for the whole run, so
+// that one cutover (or configure) at a time acts on the pair. A dry run
+// does not wait for it; it reports that an execute run would refuse.
+func (r *roller) lockAndRun(ctx context.Context) error {
+	wait := r.req.LockWait
+	if !r.req.Execute {
+		wait = 0
+	}
+	lock, err := lockPair(ctx, r.req.Production, r.req.Rollback, wait)
+	if err != nil {
+		reason := trimRefused(err)
+		if !r.req.Execute {
+			r.report.Outcome, r.report.Reason = OutcomePlanned, wouldRefuse+reason
+			r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Error: reason})
+			return err
+		}
+		r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Error: reason})
+		return r.refuse(reason)
+	}
+	defer lock.release()
+	r.lock = lock
+	return r.run(ctx)
 }
 
 func (r *roller) readState(ctx context.Context) (cutoverState, error) {
@@ -255,22 +325,33 @@ func (r *roller) run(ctx context.Context) error {
 			if reason := r.preconditions(ctx, st); reason != "" {
 				return "", "", fmt.Errorf("%w: %s", ErrRefused, reason)
 			}
-			// The marker, written while production is still writable,
-			// replicates to the rollback target: it is how a later run
-			// knows a fenced production was fenced by this cutover.
-			// Replication set up by hand has no switchback schema yet.
+			// Replication set up by hand has no switchback schema yet: the
+			// marker written before the fence needs it.
 			if _, err := ensureMetaSchema(ctx, r.req.Production, false); err != nil {
-				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
-			}
-			if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
 				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
 			}
 			return StepDone, r.gateDetail(st), nil
 		}); err != nil {
 			return r.refuse(trimRefused(err))
 		}
+		if r.req.PrivilegedWriters == PrivilegedKill && len(r.bypass.Events) > 0 {
+			if err := r.step(ctx, stepStopEvents, r.stopEventScheduler); err != nil {
+				return r.refuse(trimRefused(err))
+			}
+		}
+		if r.req.beforeFence != nil {
+			r.req.beforeFence()
+		}
 		if err := r.step(ctx, stepFenceProd, r.fenceProduction); err != nil {
+			if r.fencedAt.IsZero() {
+				return r.refuse(trimRefused(err))
+			}
 			return r.abort(ctx, err)
+		}
+		if r.req.PrivilegedWriters == PrivilegedKill && len(r.bypass.Sessions) > 0 {
+			if err := r.step(ctx, stepKillSessions, r.killPrivilegedSessions); err != nil {
+				return r.abort(ctx, err)
+			}
 		}
 		fallthrough
 	case phaseFenced:
@@ -281,9 +362,9 @@ func (r *roller) run(ctx context.Context) error {
 			}
 			// A killed run may have stopped replication; abort must restart it.
 			r.stoppedByUs = !st.Replica.IOThreadRunning || !st.Replica.SQLThreadRunning
+			r.fencedAt = r.markedFenceStart(ctx)
 			r.runner.add(Step{Name: stepFenceProd, Outcome: StepAlreadyDone,
-				Detail: "production is already read-only: resuming an interrupted cutover (" + describeState(st) + ")"})
-			r.fencedAt = time.Now() // the outage began earlier; this run can only measure its own part
+				Detail: fmt.Sprintf("production is already read-only, since %s ago: resuming an interrupted cutover (%s)", time.Since(r.fencedAt).Round(time.Millisecond), describeState(st))})
 		}
 		if err := r.catchUpAndStop(ctx); err != nil {
 			return r.abort(ctx, err)
@@ -306,6 +387,10 @@ func (r *roller) run(ctx context.Context) error {
 			if state == cutoverStarted {
 				// Killed between the unfence and its record: the rollback
 				// target's position at promotion is lost, and never guessed.
+				// The outage is reported up to now: an upper bound.
+				if started := r.markedFenceStartOn(ctx, r.req.Rollback); !started.IsZero() {
+					r.report.WriteUnavailableMS = time.Since(started).Milliseconds()
+				}
 				if err := r.markCutover(ctx, r.req.Rollback, cutoverCompleted); err != nil {
 					return err
 				}
@@ -316,6 +401,9 @@ func (r *roller) run(ctx context.Context) error {
 			// cutover happened. Only the stale configuration is left.
 			r.report.Outcome = OutcomeCompleted
 			r.report.Reason = "cutover done, but the rollback target's old replication configuration could not be cleared: run the same command again"
+			return err
+		}
+		if err := r.checkDiverged(ctx); err != nil {
 			return err
 		}
 		fallthrough
@@ -335,9 +423,11 @@ func (r *roller) run(ctx context.Context) error {
 			}
 		}
 		if ph == phaseDone {
-			// Report the cutover's positions, not the servers' current ones.
-			if frozen, promoted, err := r.readCutoverRecord(ctx); err == nil {
-				r.report.ProductionPosition, r.report.RollbackPosition = frozen.String(), promoted.String()
+			// Report the cutover's positions and outage, not the servers'
+			// current ones.
+			if rec, err := r.readCutoverRecord(ctx); err == nil {
+				r.report.ProductionPosition, r.report.RollbackPosition = rec.frozen.String(), rec.promoted.String()
+				r.report.WriteUnavailableMS = rec.outageMS
 			}
 		}
 		r.report.Outcome = OutcomeCompleted
@@ -350,6 +440,9 @@ func (r *roller) run(ctx context.Context) error {
 func (r *roller) step(ctx context.Context, name string, fn func(context.Context) (StepOutcome, string, error)) error {
 	if err := r.runner.run(ctx, name, fn); err != nil {
 		return err
+	}
+	if r.req.afterStep != nil {
+		r.req.afterStep(name)
 	}
 	if r.req.crashAfter == name {
 		return errCrashed
@@ -408,6 +501,9 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 	if reason := r.sourceMismatch(ctx, rs); reason != "" {
 		return reason
 	}
+	if problems := targetProblems(ctx, r.req.Production, r.req.Rollback, rs); len(problems) > 0 {
+		return strings.Join(problems, "; ")
+	}
 	if err := r.req.ProductionFence.Check(ctx); err != nil {
 		return "production cannot be fenced: " + err.Error()
 	}
@@ -419,7 +515,64 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 			return "--reverse needs the rollback target's binary log: " + err.Error()
 		}
 	}
-	return ""
+	bypass, err := findBypassingWriters(ctx, r.req.Production)
+	if err != nil {
+		return "cannot tell whether anything on production writes through read_only: " + err.Error()
+	}
+	r.bypass = bypass
+	if !bypass.empty() && r.req.PrivilegedWriters == PrivilegedRefuse {
+		return "production has writers that the fence does not stop: " + bypass.describe() +
+			"; end them, or choose: --kill-privileged-sessions (stop the event scheduler and end those sessions at the fence) or --allow-privileged-writers (a write of theirs after the fence aborts the cutover)"
+	}
+	return r.catchUpBeforeFence(ctx)
+}
+
+// catchUpBeforeFence proves, before anything is fenced, that the rollback
+// target applies production's writes now: it must execute up to the
+// position production has at this moment within CatchupTimeout. A target
+// that cannot (a delay, an IO thread far behind while seconds behind reads
+// 0, a blocked SQL thread) would keep production fenced for the whole
+// timeout and then abort. It returns why not, or "".
+func (r *roller) catchUpBeforeFence(ctx context.Context) string {
+	goal, err := r.req.Production.BinlogPosition(ctx)
+	if err != nil {
+		return "cannot read production's binlog position: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
+	defer cancel()
+	start, lastProgress := time.Now(), time.Now()
+	tick := time.NewTicker(rollbackPollInterval)
+	defer tick.Stop()
+	var rs ReplicaStatus
+	for {
+		cur, err := r.req.Rollback.ReplicaStatus(ctx)
+		if err != nil && ctx.Err() == nil {
+			return "cannot read the rollback target's replica status: " + err.Error()
+		}
+		if err == nil {
+			rs = cur
+			if rerr := replicationError(rs); rerr != nil {
+				return rerr.Error()
+			}
+			if ComparePositions(rs.ExecutedPosition(), goal) >= 0 {
+				return ""
+			}
+			if r.req.OnProgress != nil && time.Since(lastProgress) >= rollbackProgressPeriod {
+				lastProgress = time.Now()
+				r.req.OnProgress(fmt.Sprintf("before fencing: the rollback target has executed %s, read %s:%d; waiting for production's %s (%s so far)",
+					rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos, goal, time.Since(start).Round(time.Millisecond)))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return "interrupted before fencing"
+			}
+			return fmt.Sprintf("the rollback target did not reach production's position of %s ago (%s) within --catchup-timeout %s (executed %s, IO thread read %s:%d): fencing now would take writes away for at least that long; find out why it is behind (a delay, a slow or blocked SQL thread, a slow network) and retry",
+				r.req.CatchupTimeout, goal, r.req.CatchupTimeout, rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos)
+		case <-tick.C:
+		}
+	}
 }
 
 // resumable returns why a fenced production may not be treated as an
@@ -512,6 +665,12 @@ func (r *roller) gateDetail(st cutoverState) string {
 // statement waits for running transactions and table locks) and confirms
 // it reads back as fenced.
 func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, error) {
+	// The marker, written while production is still writable, replicates
+	// to the rollback target: it is how a later run knows a fenced
+	// production was fenced by this cutover, and since when.
+	if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
 	defer cancel()
 	r.fencedAt = time.Now()
@@ -656,6 +815,13 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	} else if !on {
 		return "", "", errors.New("production is no longer read-only (was it unfenced, or restarted?): writes may have reached it after the catch-up")
 	}
+	// Replication is stopped: a write production takes now would never
+	// reach the rollback target.
+	if pos, err := r.req.Production.BinlogPosition(ctx); err != nil {
+		return "", "", err
+	} else if ComparePositions(pos, r.target) != 0 {
+		return "", "", fmt.Errorf("production's binlog moved from %s to %s (%s) after replication stopped: a writer bypasses the fence; nothing was promoted", r.target, pos, distance(r.target, pos))
+	}
 	r.rollbackUnfenceTried = true
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
 		return "", "", err
@@ -667,14 +833,110 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	return StepDone, "rollback target is writable: it is production now", nil
 }
 
-// readCutoverRecord returns the positions a completed cutover from
-// production recorded on the rollback target: where production was frozen,
-// and the rollback target's own position when it became writable.
-func (r *roller) readCutoverRecord(ctx context.Context) (frozen, promoted BinlogPosition, err error) {
-	err = r.req.Rollback.db.QueryRowContext(ctx,
-		"SELECT production_file, production_position, promoted_file, promoted_position FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
-		r.req.Production.Addr, cutoverCompleted).Scan(&frozen.File, &frozen.Position, &promoted.File, &promoted.Position)
-	return frozen, promoted, err
+// cutoverRecord is what a completed cutover recorded on the rollback
+// target: where production was frozen, the rollback target's own position
+// when it became writable, and the write outage from the fence's start.
+type cutoverRecord struct {
+	frozen, promoted BinlogPosition
+	outageMS         int64
+}
+
+// readCutoverRecord returns the record of a completed cutover from
+// production on the rollback target.
+func (r *roller) readCutoverRecord(ctx context.Context) (cutoverRecord, error) {
+	var rec cutoverRecord
+	var us sql.NullInt64
+	err := r.req.Rollback.db.QueryRowContext(ctx,
+		"SELECT production_file, production_position, promoted_file, promoted_position, TIMESTAMPDIFF(MICROSECOND, started_at, finished_at) FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
+		r.req.Production.Addr, cutoverCompleted).Scan(&rec.frozen.File, &rec.frozen.Position, &rec.promoted.File, &rec.promoted.Position, &us)
+	rec.outageMS = us.Int64 / 1000
+	return rec, err
+}
+
+// markedFenceStart returns when the interrupted cutover's marker on
+// production was written, just before its fence, as a local time; now when
+// it cannot be read.
+func (r *roller) markedFenceStart(ctx context.Context) time.Time {
+	if t := r.markedFenceStartOn(ctx, r.req.Production); !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
+// markedFenceStartOn reads the cutover marker's start on s, measured with
+// s's own clock; zero when there is none.
+func (r *roller) markedFenceStartOn(ctx context.Context, s *Server) time.Time {
+	var us sql.NullInt64
+	err := s.db.QueryRowContext(ctx,
+		"SELECT TIMESTAMPDIFF(MICROSECOND, started_at, NOW(6)) FROM "+cutoverTable+" WHERE old_production = ? AND rollback_target = ?",
+		r.req.Production.Addr, r.req.Rollback.Addr).Scan(&us)
+	if err != nil || !us.Valid || us.Int64 < 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(us.Int64) * time.Microsecond)
+}
+
+// checkDiverged reads production's position once the rollback target is
+// writable. If it moved past the frozen position, a writer bypassed the
+// fence in the instant between the last check and the promotion: those
+// writes exist only on the old production, and the outcome says so.
+func (r *roller) checkDiverged(ctx context.Context) error {
+	pos, err := r.req.Production.BinlogPosition(ctx)
+	if err != nil {
+		r.report.Outcome = OutcomeDiverged
+		r.report.Reason = "the rollback target is production now, but production's final position could not be read back to prove nothing was written after the freeze at " + r.target.String() + ": " + err.Error()
+		return fmt.Errorf("%w: %s", ErrDiverged, r.report.Reason)
+	}
+	if ComparePositions(pos, r.target) == 0 {
+		return nil
+	}
+	r.report.Outcome = OutcomeDiverged
+	r.report.Reason = fmt.Sprintf("the rollback target is production now, but the old production's binlog moved from %s to %s (%s) as it was promoted: a writer bypassed the fence; those writes exist only on the old production: replay them by hand (mysqlbinlog --start-position=%d %s)",
+		r.target, pos, distance(r.target, pos), r.target.Position, r.target.File)
+	return fmt.Errorf("%w: %s", ErrDiverged, r.report.Reason)
+}
+
+// distance describes how far b is past a.
+func distance(a, b BinlogPosition) string {
+	if a.File == b.File && b.Position >= a.Position {
+		return fmt.Sprintf("%d bytes", b.Position-a.Position)
+	}
+	return "into a later binlog file"
+}
+
+// stopEventScheduler turns production's event scheduler off before the
+// fence: scheduled events whose definer bypasses read_only would write
+// through it.
+func (r *roller) stopEventScheduler(ctx context.Context) (StepOutcome, string, error) {
+	if _, err := r.req.Production.db.ExecContext(ctx, "SET GLOBAL event_scheduler = OFF"); err != nil {
+		return "", "", fmt.Errorf("%w: %s: SET GLOBAL event_scheduler = OFF: %v", ErrRefused, r.req.Production, err)
+	}
+	return StepDone, "event scheduler off (it stays off on the old production): " + strings.Join(r.bypass.Events, "; "), nil
+}
+
+// killPrivilegedSessions ends, right after the fence, the sessions found
+// before it whose users write through read_only, and any that connected
+// since.
+func (r *roller) killPrivilegedSessions(ctx context.Context) (StepOutcome, string, error) {
+	now, err := findBypassingWriters(ctx, r.req.Production)
+	if err != nil {
+		return "", "", err
+	}
+	var ended []string
+	for _, sess := range now.Sessions {
+		st := plain(fmt.Sprintf("KILL CONNECTION %d", sess.ID))
+		if r.req.Production.Dialect.IsAurora() && !isMariaDBServer(r.req.Production) {
+			st = plain(fmt.Sprintf("CALL mysql.rds_kill(%d)", sess.ID))
+		}
+		if err := r.req.Production.exec(ctx, st); err != nil && mysqlErrno(err) != 1094 /* no such thread: already gone */ {
+			return "", "", err
+		}
+		ended = append(ended, sess.String())
+	}
+	if len(ended) == 0 {
+		return StepAlreadyDone, "no privileged session left", nil
+	}
+	return StepDone, fmt.Sprintf("ended %d session(s): %s", len(ended), strings.Join(ended, "; ")), nil
 }
 
 // configureReverse makes the old production a replica of the rollback
@@ -682,11 +944,11 @@ func (r *roller) readCutoverRecord(ctx context.Context) (frozen, promoted Binlog
 func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, error) {
 	start := r.rollbackAtPromo
 	if start.File == "" {
-		_, promoted, err := r.readCutoverRecord(ctx)
+		rec, err := r.readCutoverRecord(ctx)
 		if err != nil {
 			return "", "", fmt.Errorf("the rollback target's position at the cutover is unknown (%v): switchback never guesses coordinates; configure reverse replication by hand with switchback configure", err)
 		}
-		start = promoted
+		start = rec.promoted
 		r.report.RollbackPosition = start.String()
 	}
 	o := r.req.Reverse
@@ -694,6 +956,7 @@ func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, err
 		Production: r.req.Rollback, Rollback: r.req.Production, RollbackFence: r.req.ProductionFence,
 		Start: start, SourceHost: o.SourceHost, SourcePort: o.SourcePort,
 		ReplicationUser: o.ReplicationUser, ReplicationPassword: o.ReplicationPassword, WaitTimeout: o.WaitTimeout,
+		held: r.lock,
 	})
 	if err != nil {
 		return "", "", err
@@ -727,7 +990,13 @@ func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string
 			return
 		}
 		planned(stepPreconditions, "would pass now: "+gate)
+		if r.req.PrivilegedWriters == PrivilegedKill && len(r.bypass.Events) > 0 {
+			planned(stepStopEvents, "SET GLOBAL event_scheduler = OFF: "+strings.Join(r.bypass.Events, "; "))
+		}
 		planned(stepFenceProd, "production is writable now; set it read-only (application writes are rejected from here)")
+		if r.req.PrivilegedWriters == PrivilegedKill && len(r.bypass.Sessions) > 0 {
+			planned(stepKillSessions, r.bypass.describe())
+		}
 	case phaseFenced:
 		planned(stepFenceProd, "production is already read-only: an interrupted cutover would be resumed")
 	}
@@ -791,6 +1060,29 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 			r.report.Reason += "; the rollback target could not be confirmed read-only, so PRODUCTION WAS LEFT READ-ONLY: check both servers and fence one side by hand"
 			return fmt.Errorf("%w: %w; and the rollback target could not be fenced again: %w", ErrAborted, cause, err)
 		}
+	}
+	// Production is unfenced only once the rollback target is proven not
+	// promoted: read-only, with its replication source still configured.
+	confirmErr := r.runner.run(ctx, stepAbortConfirm, func(ctx context.Context) (StepOutcome, string, error) {
+		on, err := r.req.RollbackFence.ReadOnly(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if !on {
+			return "", "", errors.New("the rollback target is writable")
+		}
+		rs, err := r.req.Rollback.ReplicaStatus(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if !rs.Configured {
+			return "", "", errors.New("the rollback target has no replication source: it may have been promoted")
+		}
+		return StepDone, "rollback target is read-only and still replicates from production", nil
+	})
+	if confirmErr != nil {
+		r.report.Reason += "; the rollback target could not be proven fenced and not promoted, so PRODUCTION WAS LEFT READ-ONLY: check both servers, then unfence the one that should take writes by hand"
+		return fmt.Errorf("%w: %w; and production was left read-only: %w", ErrAborted, cause, confirmErr)
 	}
 	unfenceErr := r.runner.run(ctx, stepAbortUnfence, func(ctx context.Context) (StepOutcome, string, error) {
 		if err := retry(ctx, func() error { return r.req.ProductionFence.SetReadOnly(ctx, false) }); err != nil {

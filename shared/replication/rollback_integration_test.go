@@ -36,7 +36,7 @@ func TestIntegrationRollbackDryRunChangesNothing(t *testing.T) {
 	p, prod, rb := configuredPair(t)
 	greenDB, blueDB := p.green.DBT(t), p.blue.DBT(t)
 	before := serverState(t, greenDB) + " | " + serverState(t, blueDB)
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb})
 	if err != nil || rep.Outcome != OutcomePlanned {
 		t.Fatalf("dry run: %v %+v", err, rep)
 	}
@@ -62,7 +62,7 @@ func TestIntegrationRollbackRefusedWhenNotReplicating(t *testing.T) {
 	p.blue.ExecT(t, "STOP SLAVE")
 	greenDB, blueDB := p.green.DBT(t), p.blue.DBT(t)
 	before := serverState(t, greenDB) + " | " + serverState(t, blueDB)
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 	if !errors.Is(err, ErrRefused) || rep.Outcome != OutcomeRefused || !strings.Contains(rep.Reason, "not running") {
 		t.Fatalf("err %v report %+v; want refused: replication not running", err, rep)
 	}
@@ -81,11 +81,15 @@ func TestIntegrationRollbackAbortsOnBlockedCatchup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	if _, err := lock.ExecContext(t.Context(), "LOCK TABLES shop.orders WRITE"); err != nil {
-		t.Fatal(err)
+	// Blocked once the preconditions (which prove the rollback target
+	// applies production's writes) have passed, just before the fence.
+	block := func() {
+		if _, err := lock.ExecContext(t.Context(), "LOCK TABLES shop.orders WRITE"); err != nil {
+			t.Error(err)
+		}
+		p.green.ExecT(t, "INSERT INTO shop.orders VALUES (900, 'blocked')")
 	}
-	p.green.ExecT(t, "INSERT INTO shop.orders VALUES (900, 'blocked')")
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, CatchupTimeout: 2 * time.Second})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true, CatchupTimeout: 2 * time.Second, beforeFence: block})
 	if !errors.Is(err, ErrAborted) || rep.Outcome != OutcomeAborted {
 		t.Fatalf("err %v report %+v; want aborted", err, rep)
 	}
@@ -116,11 +120,11 @@ func TestIntegrationRollbackConvergesAfterCrash(t *testing.T) {
 		t.Run(crash, func(t *testing.T) {
 			p, prod, rb := configuredPair(t)
 			p.green.ExecT(t, "INSERT INTO shop.orders VALUES (500, 'before-crash')")
-			_, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, crashAfter: crash})
+			_, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true, crashAfter: crash})
 			if crash != stepReset && !errors.Is(err, errCrashed) {
 				t.Fatalf("first run: %v; want the simulated crash", err)
 			}
-			rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+			rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 			if err != nil || rep.Outcome != OutcomeCompleted {
 				t.Fatalf("re-run after crash: %v %+v", err, rep)
 			}
@@ -131,7 +135,7 @@ func TestIntegrationRollbackConvergesAfterCrash(t *testing.T) {
 			}
 			assertCutoverDone(t, p)
 			// And once more: nothing left to do.
-			again, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+			again, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 			if err != nil || again.Outcome != OutcomeCompleted {
 				t.Fatalf("third run: %v %+v", err, again)
 			}

@@ -26,7 +26,7 @@ func TestIntegrationRollbackFenceBlockedIsWithdrawn(t *testing.T) {
 	if _, err := lock.ExecContext(t.Context(), "LOCK TABLES shop.orders WRITE"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, CatchupTimeout: time.Second})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true, CatchupTimeout: time.Second})
 	if !errors.Is(err, ErrAborted) {
 		t.Fatalf("err %v report %+v; want aborted", err, rep)
 	}
@@ -53,7 +53,7 @@ func TestIntegrationRollbackRefusesFenceItDidNotSet(t *testing.T) {
 	p.green.ExecT(t, "SET GLOBAL read_only = 1")
 	greenDB, blueDB := p.green.DBT(t), p.blue.DBT(t)
 	before := serverState(t, greenDB) + " | " + serverState(t, blueDB)
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(rep.Reason, "did not start a cutover") {
 		t.Fatalf("err %v reason %q; want refused: no cutover marker", err, rep.Reason)
 	}
@@ -70,7 +70,7 @@ func TestIntegrationRollbackRefusesUnprovenCompletion(t *testing.T) {
 	// blue is fenced by the switchover; green is writable with no source.
 	prod := connectRoot(t, "production", p.blue, DialectAuto)
 	rb := connectRoot(t, "rollback target", p.green, DialectAuto)
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(rep.Reason, "no record of a completed switchback cutover") {
 		t.Fatalf("err %v reason %q; want refused: unproven completion", err, rep.Reason)
 	}
@@ -86,7 +86,7 @@ func TestIntegrationRollbackRefusesUnfenceableTarget(t *testing.T) {
 	}
 	prod := connectRoot(t, "production", p.green, DialectAuto)
 	rb := connectDSN(t, "rollback target", admin.DSN(""), AuroraMySQL2)
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(rep.Reason, "rds_set_read_only") {
 		t.Fatalf("err %v reason %q; want refused: cannot unfence", err, rep.Reason)
 	}
@@ -127,7 +127,7 @@ func TestIntegrationRollbackOfHandMadeReplication(t *testing.T) {
 	prod := connectDSN(t, "production", p.green.DSN("root", "", ""), DialectAuto)
 	rb := connectDSN(t, "rollback target", strings.Replace(p.blue.RootDSN(), "127.0.0.1", "localhost", 1), DialectAuto)
 	waitRow(t, p.blue.DBT(t), "SELECT item FROM shop.orders WHERE id = 42", "by hand")
-	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true})
+	rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow, Production: prod, Rollback: rb, Execute: true})
 	if err != nil || rep.Outcome != OutcomeCompleted {
 		t.Fatalf("rollback: %v %+v", err, rep)
 	}

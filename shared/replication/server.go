@@ -27,6 +27,9 @@ type Server struct {
 	Info ServerInfo
 
 	db *sql.DB
+	// own is the set of connection ids of db's sessions, so that checks of
+	// the server's sessions can tell switchback's own from everyone else's.
+	own *sessionSet
 }
 
 // ErrUnreachable means a server could not be reached or refused the login.
@@ -59,11 +62,12 @@ func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("%s DSN: %v", role, err)
 	}
-	db := sql.OpenDB(connector)
+	own := &sessionSet{ids: map[int64]bool{}}
+	db := sql.OpenDB(trackingConnector{Connector: connector, own: own})
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Server{Role: role, Addr: cfg.Addr, User: cfg.User, db: db}
+	s := &Server{Role: role, Addr: cfg.Addr, User: cfg.User, db: db, own: own}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, s.unreachable(err)
@@ -168,17 +172,17 @@ func (s *Server) queryRows(ctx context.Context, st Statement) ([]string, [][]sql
 	return cols, out, nil
 }
 
-// ReplicaStatus reads the server's replica status.
+// ReplicaStatus reads the server's replica status: the default
+// replication connection's, with every other connection (MariaDB named
+// connection, MySQL channel) listed in OtherConnections (see
+// ParseReplicaStatusRows).
 func (s *Server) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
 	st := s.Dialect.ReplicaStatus()
 	cols, rows, err := s.queryRows(ctx, st)
 	if err != nil {
 		return ReplicaStatus{}, err
 	}
-	if len(rows) == 0 {
-		return ReplicaStatus{}, nil
-	}
-	rs, err := ParseReplicaStatus(cols, rows[0])
+	rs, err := ParseReplicaStatusRows(cols, rows)
 	if err != nil {
 		return ReplicaStatus{}, fmt.Errorf("%s: %w", s, err)
 	}

@@ -309,15 +309,66 @@ func (d Dialect) ResetSource() []Statement {
 	}
 }
 
-// ReplicaStatus returns the replica status query: SHOW SLAVE STATUS on
-// Aurora v2 (MySQL 5.7) and MariaDB, SHOW REPLICA STATUS otherwise. Parse
-// its row with ParseReplicaStatus. It panics if d is not a concrete dialect.
+// ReplicaStatus returns the replica status query, which lists every
+// replication connection, one row each: SHOW ALL SLAVES STATUS on MariaDB
+// (column Connection_name; SHOW SLAVE STATUS would show the default
+// connection only), SHOW SLAVE STATUS on Aurora v2 (MySQL 5.7) and SHOW
+// REPLICA STATUS otherwise (one row per channel, column Channel_Name).
+// Parse its rows with ParseReplicaStatusRows. It panics if d is not a
+// concrete dialect.
 func (d Dialect) ReplicaStatus() Statement {
 	d.mustBeConcrete("ReplicaStatus")
-	if d == AuroraMySQL2 || d == MariaDB {
+	switch d {
+	case MariaDB:
+		return plain("SHOW ALL SLAVES STATUS")
+	case AuroraMySQL2:
 		return plain("SHOW SLAVE STATUS")
 	}
 	return plain("SHOW REPLICA STATUS")
+}
+
+// ResetConnection returns the statements that stop and remove one named
+// replication connection other than the default one (ReplicaStatus's
+// OtherConnectionNames):
+//
+//   - MariaDB: STOP SLAVE 'name' then RESET SLAVE 'name' ALL;
+//   - MySQL: STOP REPLICA FOR CHANNEL 'name' then RESET REPLICA ALL FOR
+//     CHANNEL 'name';
+//   - Aurora: CALL mysql.rds_stop_replication_for_channel(name) then
+//     mysql.rds_reset_external_source_for_channel(name) (Aurora has
+//     channels, and these procedures, from 8.4.8 on).
+//
+// An empty name (the default connection: use ResetSource) or a name that
+// cannot be quoted safely is an error wrapping ErrInvalidArgument.
+func (d Dialect) ResetConnection(name string) ([]Statement, error) {
+	if !d.concrete() {
+		return nil, fmt.Errorf("reset connection: %w: dialect %q (want one of %s)", ErrInvalidArgument, string(d), strings.Join(dialectStrings(), ", "))
+	}
+	if name == "" {
+		return nil, fmt.Errorf("reset connection: %w: the default connection has no name (use ResetSource)", ErrInvalidArgument)
+	}
+	if d.IsAurora() {
+		if err := checkNoControl(name); err != nil {
+			return nil, fmt.Errorf("reset connection: %w: connection name %s", ErrInvalidArgument, err)
+		}
+		var out []Statement
+		for _, proc := range []string{"mysql.rds_stop_replication_for_channel", "mysql.rds_reset_external_source_for_channel"} {
+			b := newStatementBuilder("")
+			b.raw("CALL " + proc + "(")
+			b.arg(name)
+			b.raw(")")
+			out = append(out, b.statement())
+		}
+		return out, nil
+	}
+	q, err := quoteString(name)
+	if err != nil {
+		return nil, fmt.Errorf("reset connection: %w: connection name %s", ErrInvalidArgument, err)
+	}
+	if d == MySQL {
+		return []Statement{plain("STOP REPLICA FOR CHANNEL " + q), plain("RESET REPLICA ALL FOR CHANNEL " + q)}, nil
+	}
+	return []Statement{plain("STOP SLAVE " + q), plain("RESET SLAVE " + q + " ALL")}, nil
 }
 
 // mysqlBinaryLogStatus is the release that added SHOW BINARY LOG STATUS

@@ -99,6 +99,10 @@ func statementSet(t *testing.T, d Dialect, info ServerInfo, p SourceParams) []na
 	add("StopReplication", d.StopReplication())
 	add("ResetSource", d.ResetSource()...)
 	add("ReplicaStatus", d.ReplicaStatus())
+	if sts, err = d.ResetConnection("other"); err != nil {
+		t.Fatalf("%s.ResetConnection(other) = %v", d, err)
+	}
+	add("ResetConnection ('other')", sts...)
 	add("BinlogStatus", d.BinlogStatus(info))
 	add("WaitForPosition (90s)", d.WaitForPosition(p.File, p.Position, 90*time.Second, info))
 	if sts, err = d.SetRetention(168); err != nil {
@@ -597,4 +601,34 @@ func ExampleDialect_SetSource() {
 	// Output:
 	// CHANGE MASTER TO MASTER_HOST = '10.0.1.15', MASTER_PORT = 3306, MASTER_USER = 'switchback_repl', MASTER_PASSWORD = '<redacted>', MASTER_LOG_FILE = 'mysql-bin-changelog.000003', MASTER_LOG_POS = 40134574, MASTER_USE_GTID = no /* switchback */
 	// START SLAVE /* switchback */
+}
+
+func TestResetConnection(t *testing.T) {
+	for _, d := range Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			for _, name := range []string{"", `a\b`, "a\nb"} {
+				if sts, err := d.ResetConnection(name); !errors.Is(err, ErrInvalidArgument) {
+					if !(d.IsAurora() && name == `a\b`) { // placeholders take any text
+						t.Errorf("ResetConnection(%q) = %v, %v; want ErrInvalidArgument", name, sts, err)
+					}
+				}
+			}
+			sts, err := d.ResetConnection("it's")
+			if err != nil || len(sts) != 2 {
+				t.Fatalf("ResetConnection(it's) = %v, %v", sts, err)
+			}
+			if d.IsAurora() {
+				if sts[0].Args[0] != "it's" || !strings.Contains(sts[1].Display, "('it''s')") {
+					t.Errorf("ResetConnection(it's) = %#v", sts)
+				}
+				return
+			}
+			if !strings.Contains(sts[0].SQL, "'it''s'") || !strings.Contains(sts[1].SQL, "'it''s'") {
+				t.Errorf("ResetConnection(it's) does not quote the name: %v", sts)
+			}
+		})
+	}
+	if _, err := Dialect("bogus").ResetConnection("x"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("bogus dialect: %v; want ErrInvalidArgument", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,8 +19,9 @@ type ReplicaStatus struct {
 	// Configured is false when the status statement returned no rows: the
 	// server has no replication source.
 	Configured bool
-	// IORunning and SQLRunning are the raw thread states: "Yes", "No" or
-	// "Connecting" (the IO thread is retrying its connection).
+	// IORunning and SQLRunning are the raw thread states: "Yes", "No",
+	// "Connecting" (the IO thread is retrying its connection) or, on
+	// MariaDB, "Preparing" (the IO thread is starting).
 	IORunning  string
 	SQLRunning string
 	// IOThreadRunning and SQLThreadRunning are IORunning == "Yes" and
@@ -62,6 +64,42 @@ type ReplicaStatus struct {
 	// between UUIDs are removed.
 	RetrievedGTIDSet string
 	ExecutedGTIDSet  string
+	// ConnectionName is the replication connection this row describes:
+	// MariaDB's Connection_name (SHOW ALL SLAVES STATUS) or MySQL's
+	// Channel_Name. "" is the default connection, the one switchback
+	// configures and the only one SHOW SLAVE STATUS shows on MariaDB; it is
+	// also "" when the server reports neither column.
+	ConnectionName string
+	// SQLDelay is SQL_Delay: how many seconds the SQL thread deliberately
+	// stays behind the source (MASTER_DELAY / SOURCE_DELAY). A delayed
+	// replica has not applied what it has read; 0 when the column is
+	// absent.
+	SQLDelay int64
+	// SkipCounter is Skip_Counter: how many events the SQL thread will skip
+	// (not apply) when it next runs, set by sql_slave_skip_counter /
+	// sql_replica_skip_counter; 0 when the column is absent.
+	SkipCounter int64
+	// Filters lists the replication filters of this connection, one
+	// "Column=value" entry per non-empty filter column, in the order of
+	// filterColumns (Replicate_Do_DB, Replicate_Ignore_DB, ...,
+	// Replicate_Rewrite_DB, Replicate_Ignore_Server_Ids,
+	// Replicate_Do_Domain_Ids, Replicate_Ignore_Domain_Ids), e.g.
+	// "Replicate_Ignore_DB=shop". A replica with any filter does not apply
+	// everything its source writes. nil when there is none;
+	// Replicate_Ignore_Server_Ids "0" counts as none.
+	Filters []string
+	// OtherConnections describes every replication connection (MariaDB
+	// named connection, MySQL channel) other than the default one, running
+	// or not, as "connection 'name' from host:port (IO Yes, SQL Yes)"
+	// ("channel 'name' ..." when the server calls them channels). Such a
+	// connection keeps applying another server's writes, whatever
+	// switchback does with the default one. Only ParseReplicaStatusRows
+	// (and so Server.ReplicaStatus) fills it; it can be non-empty while
+	// Configured is false (no default connection).
+	OtherConnections []string
+	// OtherConnectionNames are the names of OtherConnections, in the same
+	// order (for statements such as Dialect.ResetConnection).
+	OtherConnectionNames []string
 }
 
 // ExecutedPosition is how far the replica has applied, in the source's
@@ -96,7 +134,23 @@ var (
 	colUsingGTID     = []string{"Auto_Position", "Using_Gtid"}
 	colRetrievedGTID = []string{"Retrieved_Gtid_Set", "Gtid_IO_Pos"}
 	colExecutedGTID  = []string{"Executed_Gtid_Set"}
+	colConnection    = []string{"Connection_name", "Channel_Name"}
+	colSQLDelay      = []string{"SQL_Delay"}
+	colSkipCounter   = []string{"Skip_Counter"}
 )
+
+// filterColumns are the replica status columns that hold replication
+// filters: MySQL's and MariaDB's table and database filters, MySQL's (and
+// MariaDB 10.11's) Replicate_Rewrite_DB, the ignored server ids, and
+// MariaDB's GTID domain filters. Each is "" when not set.
+var filterColumns = []string{
+	"Replicate_Do_DB", "Replicate_Ignore_DB",
+	"Replicate_Do_Table", "Replicate_Ignore_Table",
+	"Replicate_Wild_Do_Table", "Replicate_Wild_Ignore_Table",
+	"Replicate_Rewrite_DB",
+	"Replicate_Ignore_Server_Ids",
+	"Replicate_Do_Domain_Ids", "Replicate_Ignore_Domain_Ids",
+}
 
 // ParseReplicaStatus parses one row of SHOW REPLICA STATUS or SHOW SLAVE
 // STATUS, given its column names and values as database/sql scanned them.
@@ -104,7 +158,9 @@ var (
 // Configured is false and the error nil. Old (Master/Slave) and new
 // (Source/Replica) column names are both accepted, in any order and case.
 // A row that lacks any of the columns switchback relies on is an error
-// naming all of them; so is a number column holding something else.
+// naming all of them; so is a number column holding something else. It
+// reads one connection only and leaves OtherConnections empty: parse all
+// the rows of the status statement with ParseReplicaStatusRows.
 func ParseReplicaStatus(columns []string, values []sql.NullString) (ReplicaStatus, error) {
 	if len(values) == 0 {
 		return ReplicaStatus{}, nil
@@ -134,10 +190,92 @@ func ParseReplicaStatus(columns []string, values []sql.NullString) (ReplicaStatu
 	s.UsingGTID = r.str(false, colUsingGTID)
 	s.RetrievedGTIDSet = cleanGTIDSet(r.str(false, colRetrievedGTID))
 	s.ExecutedGTIDSet = cleanGTIDSet(r.str(false, colExecutedGTID))
+	s.ConnectionName = r.str(false, colConnection)
+	s.SQLDelay = r.intIn(false, colSQLDelay, 0, math.MaxInt64)
+	s.SkipCounter = r.intIn(false, colSkipCounter, 0, math.MaxInt64)
+	s.Filters = r.filters()
 	if err := r.err(); err != nil {
 		return ReplicaStatus{}, err
 	}
 	return s, nil
+}
+
+// filters returns "Column=value" for every non-empty filter column.
+func (r *rowReader) filters() []string {
+	var out []string
+	for _, col := range filterColumns {
+		v := strings.TrimSpace(r.str(false, []string{col}))
+		if v == "" || (col == "Replicate_Ignore_Server_Ids" && v == "0") {
+			continue
+		}
+		out = append(out, col+"="+v)
+	}
+	return out
+}
+
+// ParseReplicaStatusRows parses every row of the replica status statement
+// (Dialect.ReplicaStatus): one per replication connection, told apart by
+// MariaDB's Connection_name or MySQL's Channel_Name. The default
+// connection's row (name "") is parsed with ParseReplicaStatus and
+// returned; every other connection, running or not, is described in its
+// OtherConnections (and named in OtherConnectionNames). Without a default
+// row, Configured is false and only the other connections are filled in.
+// No rows at all is the zero status. Several rows without a connection
+// name column, or two default rows, are an error, as is any row
+// ParseReplicaStatus rejects.
+func ParseReplicaStatusRows(columns []string, rows [][]sql.NullString) (ReplicaStatus, error) {
+	var def *ReplicaStatus
+	var others, names []string
+	term := "connection"
+	if _, spelled, ok := indexColumns(columns).find(colConnection); ok && strings.EqualFold(spelled, "Channel_Name") {
+		term = "channel"
+	}
+	for _, row := range rows {
+		s, err := ParseReplicaStatus(columns, row)
+		if err != nil {
+			if name := connectionNameOf(columns, row); name != "" {
+				return ReplicaStatus{}, fmt.Errorf("%s '%s': %w", term, name, err)
+			}
+			return ReplicaStatus{}, err
+		}
+		if s.ConnectionName == "" {
+			if def != nil {
+				return ReplicaStatus{}, fmt.Errorf("parse replica status: %d rows, and more than one for the default connection (no Connection_name or Channel_Name column tells them apart)", len(rows))
+			}
+			def = &s
+			continue
+		}
+		others = append(others, describeConnection(term, s))
+		names = append(names, s.ConnectionName)
+	}
+	var out ReplicaStatus
+	if def != nil {
+		out = *def
+	}
+	out.OtherConnections, out.OtherConnectionNames = others, names
+	return out, nil
+}
+
+// connectionNameOf returns the row's connection name, or "" when the row
+// has none or does not fit the columns.
+func connectionNameOf(columns []string, row []sql.NullString) string {
+	i, _, ok := indexColumns(columns).find(colConnection)
+	if !ok || len(row) != len(columns) {
+		return ""
+	}
+	return row[i].String
+}
+
+// describeConnection renders a non-default connection for
+// OtherConnections: "connection 'other' from 10.0.0.9:3306 (IO Yes, SQL
+// Yes)".
+func describeConnection(term string, s ReplicaStatus) string {
+	from := "an unknown source"
+	if s.SourceHost != "" {
+		from = net.JoinHostPort(s.SourceHost, strconv.Itoa(s.SourcePort))
+	}
+	io, sqlState := cmp.Or(s.IORunning, "?"), cmp.Or(s.SQLRunning, "?")
+	return fmt.Sprintf("%s '%s' from %s (IO %s, SQL %s)", term, s.ConnectionName, from, io, sqlState)
 }
 
 // BinlogPosition is a point in a server's binary log: file and byte

@@ -657,3 +657,371 @@ func TestParseReplicaStatusSourceServerID(t *testing.T) {
 		})
 	}
 }
+
+// mariaDB1011AllSlavesStatus is SHOW ALL SLAVES STATUS on MariaDB 10.11.19
+// (captured): SHOW SLAVE STATUS's columns with Connection_name and
+// Slave_SQL_State in front and six more at the end.
+var mariaDB1011AllSlavesStatus = append(append([]string{"Connection_name", "Slave_SQL_State"}, mariaDB1011SlaveStatus...),
+	strings.Fields(`Retried_transactions Max_relay_log_size Executed_log_entries Slave_received_heartbeats
+Slave_heartbeat_period Gtid_Slave_Pos`)...)
+
+// statusRow is a test row of a status statement: a running connection
+// from host:port named name, plus extra column values.
+func statusRow(columns []string, name, host, port, io, sqlRunning string, extra map[string]string) []sql.NullString {
+	vals := map[string]string{}
+	for _, c := range columns {
+		switch strings.ToLower(c) {
+		case "connection_name", "channel_name":
+			vals[c] = name
+		case "master_host", "source_host":
+			vals[c] = host
+		case "master_port", "source_port":
+			vals[c] = port
+		case "slave_io_running", "replica_io_running":
+			vals[c] = io
+		case "slave_sql_running", "replica_sql_running":
+			vals[c] = sqlRunning
+		case "master_user", "source_user":
+			vals[c] = "repl"
+		case "read_master_log_pos", "read_source_log_pos", "exec_master_log_pos", "exec_source_log_pos":
+			vals[c] = "4"
+		case "last_io_errno", "last_sql_errno", "sql_delay", "skip_counter":
+			vals[c] = "0"
+		case "seconds_behind_master", "seconds_behind_source":
+			vals[c] = nullValue
+		}
+	}
+	for k, v := range extra {
+		vals[k] = v
+	}
+	return row(columns, vals)
+}
+
+func TestParseReplicaStatusNewColumns(t *testing.T) {
+	tests := []struct {
+		name        string
+		columns     []string
+		values      map[string]string
+		wantDelay   int64
+		wantSkip    int64
+		wantFilters []string
+		wantName    string
+	}{
+		{
+			// Captured: CHANGE MASTER TO MASTER_DELAY=60, IGNORE_SERVER_IDS=(5,6),
+			// DO_DOMAIN_IDS=(1,2) and SET GLOBAL replicate_* on a stopped replica.
+			name:    "MariaDB 10.11 every filter, delay and skip counter (captured)",
+			columns: mariaDB1011AllSlavesStatus,
+			values: map[string]string{
+				"Replicate_Do_DB": "d", "Replicate_Ignore_DB": "x,y", "Replicate_Do_Table": "a.b",
+				"Replicate_Ignore_Table": "a.c", "Replicate_Wild_Do_Table": "a.%", "Replicate_Wild_Ignore_Table": "b.%",
+				"Replicate_Ignore_Server_Ids": "5, 6", "Replicate_Do_Domain_Ids": "1, 2", "Replicate_Ignore_Domain_Ids": "7",
+				"Replicate_Rewrite_DB": "p->q", "SQL_Delay": "60", "Skip_Counter": "3",
+			},
+			wantDelay: 60, wantSkip: 3,
+			wantFilters: []string{"Replicate_Do_DB=d", "Replicate_Ignore_DB=x,y", "Replicate_Do_Table=a.b",
+				"Replicate_Ignore_Table=a.c", "Replicate_Wild_Do_Table=a.%", "Replicate_Wild_Ignore_Table=b.%",
+				"Replicate_Rewrite_DB=p->q", "Replicate_Ignore_Server_Ids=5, 6", "Replicate_Do_Domain_Ids=1, 2",
+				"Replicate_Ignore_Domain_Ids=7"},
+		},
+		{
+			name:    "MariaDB 10.11 SHOW SLAVE STATUS, nothing set (captured)",
+			columns: mariaDB1011SlaveStatus,
+			values:  map[string]string{"SQL_Delay": "0", "Skip_Counter": "0", "Replicate_Ignore_Server_Ids": ""},
+		},
+		{
+			name:        "MariaDB named connection",
+			columns:     mariaDB1011AllSlavesStatus,
+			values:      map[string]string{"Connection_name": "other", "Replicate_Ignore_DB": "mysql"},
+			wantFilters: []string{"Replicate_Ignore_DB=mysql"},
+			wantName:    "other",
+		},
+		{
+			name:    "MySQL 8.0 new spellings, rewrite and a delay",
+			columns: mysql80ReplicaStatus,
+			values: map[string]string{
+				"Replicate_Rewrite_DB": "(shop,shop_old)", "Replicate_Wild_Ignore_Table": "shop.tmp%",
+				"SQL_Delay": "3600", "Skip_Counter": "0", "Replicate_Ignore_Server_Ids": "0", "Channel_Name": "",
+			},
+			wantDelay:   3600,
+			wantFilters: []string{"Replicate_Wild_Ignore_Table=shop.tmp%", "Replicate_Rewrite_DB=(shop,shop_old)"},
+		},
+		{
+			name:     "MySQL 8.0 channel with ignored server ids",
+			columns:  mysql80ReplicaStatus,
+			values:   map[string]string{"Channel_Name": "analytics", "Replicate_Ignore_Server_Ids": "1, 7", "Skip_Counter": "1"},
+			wantSkip: 1, wantFilters: []string{"Replicate_Ignore_Server_Ids=1, 7"}, wantName: "analytics",
+		},
+		{
+			name:      "MySQL 5.7 / Aurora v2 old spellings",
+			columns:   mysql57SlaveStatus,
+			values:    map[string]string{"Replicate_Do_DB": "shop", "SQL_Delay": "5", "Skip_Counter": "2", "Replicate_Ignore_Server_Ids": ""},
+			wantDelay: 5, wantSkip: 2, wantFilters: []string{"Replicate_Do_DB=shop"},
+		},
+		{
+			name:    "Aurora doc subset: no SQL_Delay, no filter columns",
+			columns: auroraDocMixedStatus,
+			values:  map[string]string{"Skip_Counter": "0"},
+		},
+		{
+			name:    "NULL delay and skip counter read as 0",
+			columns: mysql80ReplicaStatus,
+			values:  map[string]string{"SQL_Delay": nullValue, "Skip_Counter": nullValue, "Replicate_Do_DB": nullValue},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for c := range tt.values {
+				if !containsString(tt.columns, c) {
+					t.Fatalf("test row sets %q, which is not one of its columns", c)
+				}
+			}
+			got, err := ParseReplicaStatus(tt.columns, statusRow(tt.columns, "", "h", "3306", "Yes", "Yes", tt.values))
+			if err != nil {
+				t.Fatalf("ParseReplicaStatus() = %v", err)
+			}
+			if got.SQLDelay != tt.wantDelay || got.SkipCounter != tt.wantSkip || got.ConnectionName != tt.wantName {
+				t.Errorf("SQLDelay, SkipCounter, ConnectionName = %d, %d, %q; want %d, %d, %q",
+					got.SQLDelay, got.SkipCounter, got.ConnectionName, tt.wantDelay, tt.wantSkip, tt.wantName)
+			}
+			if !reflect.DeepEqual(got.Filters, tt.wantFilters) {
+				t.Errorf("Filters = %q; want %q", got.Filters, tt.wantFilters)
+			}
+			if got.OtherConnections != nil || got.OtherConnectionNames != nil {
+				t.Errorf("ParseReplicaStatus filled OtherConnections: %q", got.OtherConnections)
+			}
+		})
+	}
+}
+
+func TestParseReplicaStatusNewColumnErrors(t *testing.T) {
+	for _, tc := range []struct{ col, value string }{
+		{"SQL_Delay", "soon"}, {"SQL_Delay", "-1"}, {"Skip_Counter", "x"}, {"Skip_Counter", "-2"},
+	} {
+		_, err := ParseReplicaStatus(mysql80ReplicaStatus, statusRow(mysql80ReplicaStatus, "", "h", "3306", "Yes", "Yes", map[string]string{tc.col: tc.value}))
+		if err == nil || !strings.Contains(err.Error(), tc.col) || !strings.Contains(err.Error(), strconv.Quote(tc.value)) {
+			t.Errorf("%s=%q: error %v; want one naming the column and the value", tc.col, tc.value, err)
+		}
+	}
+}
+
+func TestParseReplicaStatusRows(t *testing.T) {
+	maria, my80, my57 := mariaDB1011AllSlavesStatus, mysql80ReplicaStatus, mysql57SlaveStatus
+	tests := []struct {
+		name           string
+		columns        []string
+		rows           [][]sql.NullString
+		wantConfigured bool
+		wantHost       string
+		wantFilters    []string
+		wantOthers     []string
+		wantNames      []string
+	}{
+		{name: "MariaDB no connections", columns: maria},
+		{
+			name:           "MariaDB default connection only",
+			columns:        maria,
+			rows:           [][]sql.NullString{statusRow(maria, "", "10.0.1.15", "3306", "Yes", "Yes", nil)},
+			wantConfigured: true, wantHost: "10.0.1.15",
+		},
+		{
+			// Captured shape: SHOW ALL SLAVES STATUS lists the default
+			// connection first, then the named ones.
+			name:    "MariaDB default and a named connection",
+			columns: maria,
+			rows: [][]sql.NullString{
+				statusRow(maria, "", "10.0.1.15", "3306", "No", "No", map[string]string{"Replicate_Ignore_DB": "x"}),
+				statusRow(maria, "other", "127.0.0.1", "41575", "Yes", "Yes", nil),
+			},
+			wantConfigured: true, wantHost: "10.0.1.15", wantFilters: []string{"Replicate_Ignore_DB=x"},
+			wantOthers: []string{"connection 'other' from 127.0.0.1:41575 (IO Yes, SQL Yes)"},
+			wantNames:  []string{"other"},
+		},
+		{
+			// The adversarial case: SHOW SLAVE STATUS returns nothing here.
+			name:       "MariaDB named connection only",
+			columns:    maria,
+			rows:       [][]sql.NullString{statusRow(maria, "other", "127.0.0.1", "41575", "Connecting", "Yes", nil)},
+			wantOthers: []string{"connection 'other' from 127.0.0.1:41575 (IO Connecting, SQL Yes)"},
+			wantNames:  []string{"other"},
+		},
+		{
+			name:    "MariaDB two stopped named connections, named default row last",
+			columns: maria,
+			rows: [][]sql.NullString{
+				statusRow(maria, "a", "10.0.0.1", "3306", "No", "No", nil),
+				statusRow(maria, "b", "", "0", "No", "No", nil),
+				statusRow(maria, "", "10.0.1.15", "3306", "Yes", "Yes", nil),
+			},
+			wantConfigured: true, wantHost: "10.0.1.15",
+			wantOthers: []string{"connection 'a' from 10.0.0.1:3306 (IO No, SQL No)", "connection 'b' from an unknown source (IO No, SQL No)"},
+			wantNames:  []string{"a", "b"},
+		},
+		{
+			name:    "MySQL 8.0 default channel and another channel",
+			columns: my80,
+			rows: [][]sql.NullString{
+				statusRow(my80, "", "green-writer", "3306", "Yes", "Yes", nil),
+				statusRow(my80, "analytics", "10.9.9.9", "3307", "Yes", "No", nil),
+			},
+			wantConfigured: true, wantHost: "green-writer",
+			wantOthers: []string{"channel 'analytics' from 10.9.9.9:3307 (IO Yes, SQL No)"},
+			wantNames:  []string{"analytics"},
+		},
+		{
+			name:       "MySQL 8.0 named channel only",
+			columns:    my80,
+			rows:       [][]sql.NullString{statusRow(my80, "ch1", "10.9.9.9", "3306", "No", "No", nil)},
+			wantOthers: []string{"channel 'ch1' from 10.9.9.9:3306 (IO No, SQL No)"},
+			wantNames:  []string{"ch1"},
+		},
+		{
+			name:    "MySQL 5.7 old spellings, two channels",
+			columns: my57,
+			rows: [][]sql.NullString{
+				statusRow(my57, "", "blue", "3306", "Yes", "Yes", nil),
+				statusRow(my57, "legacy", "old-host", "3306", "No", "Yes", nil),
+			},
+			wantConfigured: true, wantHost: "blue",
+			wantOthers: []string{"channel 'legacy' from old-host:3306 (IO No, SQL Yes)"},
+			wantNames:  []string{"legacy"},
+		},
+		{
+			// SHOW SLAVE STATUS on MariaDB (or an Aurora sandbox) has no name
+			// column: its one row is the default connection.
+			name:           "one row without a name column",
+			columns:        mariaDB1011SlaveStatus,
+			rows:           [][]sql.NullString{statusRow(mariaDB1011SlaveStatus, "", "h", "3306", "Yes", "Yes", nil)},
+			wantConfigured: true, wantHost: "h",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseReplicaStatusRows(tt.columns, tt.rows)
+			if err != nil {
+				t.Fatalf("ParseReplicaStatusRows() = %v", err)
+			}
+			if got.Configured != tt.wantConfigured || got.SourceHost != tt.wantHost || got.ConnectionName != "" {
+				t.Errorf("Configured, SourceHost, ConnectionName = %v, %q, %q; want %v, %q, \"\"", got.Configured, got.SourceHost, got.ConnectionName, tt.wantConfigured, tt.wantHost)
+			}
+			if !reflect.DeepEqual(got.Filters, tt.wantFilters) {
+				t.Errorf("Filters = %q; want %q", got.Filters, tt.wantFilters)
+			}
+			if !reflect.DeepEqual(got.OtherConnections, tt.wantOthers) || !reflect.DeepEqual(got.OtherConnectionNames, tt.wantNames) {
+				t.Errorf("OtherConnections = %q, names %q; want %q, %q", got.OtherConnections, got.OtherConnectionNames, tt.wantOthers, tt.wantNames)
+			}
+			if !tt.wantConfigured {
+				want := ReplicaStatus{OtherConnections: tt.wantOthers, OtherConnectionNames: tt.wantNames}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("without a default connection = %+v; want only the other connections", got)
+				}
+			}
+		})
+	}
+	// The default row parses exactly as ParseReplicaStatus parses it alone.
+	rows := [][]sql.NullString{statusRow(maria, "x", "a", "1", "No", "No", nil), statusRow(maria, "", "b", "2", "Yes", "No", map[string]string{"SQL_Delay": "60"})}
+	alone, err := ParseReplicaStatus(maria, rows[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ParseReplicaStatusRows(maria, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all.OtherConnections, all.OtherConnectionNames = nil, nil
+	if !reflect.DeepEqual(all, alone) {
+		t.Errorf("default row via ParseReplicaStatusRows =\n%+v\nalone\n%+v", describeStatus(all), describeStatus(alone))
+	}
+}
+
+func TestParseReplicaStatusRowsErrors(t *testing.T) {
+	maria := mariaDB1011AllSlavesStatus
+	tests := []struct {
+		name    string
+		columns []string
+		rows    [][]sql.NullString
+		wantErr []string
+	}{
+		{
+			name:    "two rows without a name column",
+			columns: mariaDB1011SlaveStatus,
+			rows: [][]sql.NullString{
+				statusRow(mariaDB1011SlaveStatus, "", "a", "1", "Yes", "Yes", nil),
+				statusRow(mariaDB1011SlaveStatus, "", "b", "2", "Yes", "Yes", nil),
+			},
+			wantErr: []string{"2 rows", "default connection"},
+		},
+		{
+			name:    "a bad value in a named connection's row names the connection",
+			columns: maria,
+			rows: [][]sql.NullString{
+				statusRow(maria, "", "a", "1", "Yes", "Yes", nil),
+				statusRow(maria, "other", "b", "2", "Yes", "Yes", map[string]string{"Exec_Master_Log_Pos": "x"}),
+			},
+			wantErr: []string{"connection 'other'", "Exec_Master_Log_Pos"},
+		},
+		{
+			name:    "a bad value in a MySQL channel's row names the channel",
+			columns: mysql80ReplicaStatus,
+			rows:    [][]sql.NullString{statusRow(mysql80ReplicaStatus, "ch", "b", "2", "Yes", "Yes", map[string]string{"SQL_Delay": "x"})},
+			wantErr: []string{"channel 'ch'", "SQL_Delay"},
+		},
+		{
+			name:    "a short row",
+			columns: maria,
+			rows:    [][]sql.NullString{statusRow(maria, "other", "b", "2", "Yes", "Yes", nil)[1:]},
+			wantErr: []string{"values for"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseReplicaStatusRows(tt.columns, tt.rows)
+			if err == nil {
+				t.Fatalf("ParseReplicaStatusRows() = %+v, nil; want an error", got)
+			}
+			for _, s := range tt.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestOtherConnectionsRefusal(t *testing.T) {
+	if err := otherConnectionsRefusal(&Server{Role: "rollback target", Dialect: MariaDB}, ReplicaStatus{Configured: true}); err != nil {
+		t.Errorf("no other connections: %v; want nil", err)
+	}
+	tests := []struct {
+		d    Dialect
+		rs   ReplicaStatus
+		want []string
+	}{
+		{MariaDB, ReplicaStatus{
+			OtherConnections:     []string{"connection 'other' from 127.0.0.1:3307 (IO Yes, SQL Yes)"},
+			OtherConnectionNames: []string{"other"},
+		}, []string{"rollback target has a replication connection other than the default", "connection 'other' from 127.0.0.1:3307 (IO Yes, SQL Yes)", "(STOP SLAVE 'other'; RESET SLAVE 'other' ALL)"}},
+		{MySQL, ReplicaStatus{
+			Configured:           true,
+			OtherConnections:     []string{"channel 'a' from h:1 (IO No, SQL No)", "channel 'b' from h:2 (IO Yes, SQL Yes)"},
+			OtherConnectionNames: []string{"a", "b"},
+		}, []string{"replication connections other", "channel 'a' from h:1 (IO No, SQL No), channel 'b'",
+			"STOP REPLICA FOR CHANNEL 'a'; RESET REPLICA ALL FOR CHANNEL 'a'; STOP REPLICA FOR CHANNEL 'b'; RESET REPLICA ALL FOR CHANNEL 'b')"}},
+		{AuroraMySQL84, ReplicaStatus{OtherConnections: []string{"channel 'c' from h:1 (IO No, SQL No)"}, OtherConnectionNames: []string{"c"}},
+			[]string{"CALL mysql.rds_stop_replication_for_channel('c'); CALL mysql.rds_reset_external_source_for_channel('c')"}},
+	}
+	for _, tt := range tests {
+		err := otherConnectionsRefusal(&Server{Role: "rollback target", Dialect: tt.d}, tt.rs)
+		if !errors.Is(err, ErrRefused) {
+			t.Fatalf("%s: %v; want ErrRefused", tt.d, err)
+		}
+		for _, s := range tt.want {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: %q does not contain %q", tt.d, err, s)
+			}
+		}
+		if strings.Contains(err.Error(), "/* switchback */") {
+			t.Errorf("%s: hint carries the marker: %q", tt.d, err)
+		}
+	}
+}

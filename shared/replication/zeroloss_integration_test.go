@@ -54,7 +54,7 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 		waitFor(t, 10*time.Second, "the load to be acknowledged 300 times", func() (bool, error) {
 			return w.Counts().Acknowledged >= 300, nil
 		})
-		rep, err := Rollback(t.Context(), RollbackRequest{
+		rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow,
 			Production: servers[prod], Rollback: servers[rb], Execute: true, Reverse: &ReverseOptions{},
 		})
 		if err != nil || rep.Outcome != OutcomeCompleted {

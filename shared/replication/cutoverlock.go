@@ -1,0 +1,131 @@
+package replication
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// cutoverLockName is the server-side named lock (GET_LOCK) that serializes
+// switchback's cutovers, configure runs and heartbeat probes on a server.
+// It is held by one of the run's own sessions, so the server releases it
+// when the process dies or its connection drops.
+const cutoverLockName = "switchback.cutover"
+
+// DefaultLockWait is how long a cutover or configure waits for another
+// switchback run's lock before refusing. It covers a heartbeat probe (which
+// holds the lock for milliseconds), not another cutover.
+const DefaultLockWait = 2 * time.Second
+
+// ErrLocked means another switchback run holds the pair's lock; nothing
+// was changed. It wraps ErrRefused.
+var ErrLocked = fmt.Errorf("%w: another switchback run holds the lock", ErrRefused)
+
+// serverLock is a named lock held on one server by a dedicated session.
+type serverLock struct {
+	server *Server
+	conn   *sql.Conn
+}
+
+// lockServer takes the named lock on s, waiting up to wait. When another
+// session holds it, the error wraps ErrLocked and names the holder.
+func lockServer(ctx context.Context, s *Server, wait time.Duration) (*serverLock, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open a session for the switchback lock: %w", s, err)
+	}
+	secs := int(wait / time.Second)
+	if wait > 0 && secs == 0 {
+		secs = 1
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", cutoverLockName, secs).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s: take the switchback lock: %w", s, err)
+	}
+	if got.Valid && got.Int64 == 1 {
+		return &serverLock{server: s, conn: conn}, nil
+	}
+	conn.Close()
+	return nil, fmt.Errorf("%w on %s: %s; wait for it to finish (or end that session) and run again", ErrLocked, s, lockHolder(ctx, s))
+}
+
+// lockHolder describes the session that holds the named lock on s.
+func lockHolder(ctx context.Context, s *Server) string {
+	var id sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", cutoverLockName).Scan(&id); err != nil || !id.Valid {
+		return "held by a session that has since released it"
+	}
+	var user, host string
+	var secs sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT user, host, time FROM information_schema.processlist WHERE id = ?", id.Int64).Scan(&user, &host, &secs)
+	if err != nil {
+		return fmt.Sprintf("held by connection %d", id.Int64)
+	}
+	return fmt.Sprintf("held by connection %d of %s from %s (in its current state for %d s)", id.Int64, user, host, secs.Int64)
+}
+
+// release gives the lock back and closes its session.
+func (l *serverLock) release() {
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.conn.ExecContext(ctx, "DO RELEASE_LOCK(?)", cutoverLockName)
+	l.conn.Close()
+}
+
+// pairLock is the lock held on both servers of a pair.
+type pairLock struct{ locks []*serverLock }
+
+// lockPair takes the lock on production, then on the rollback target: one
+// switchback run at a time acts on the pair, whichever way round its DSNs
+// name the two servers.
+func lockPair(ctx context.Context, prod, rb *Server, wait time.Duration) (*pairLock, error) {
+	pl, err := lockServer(ctx, prod, wait)
+	if err != nil {
+		return nil, err
+	}
+	rl, err := lockServer(ctx, rb, wait)
+	if err != nil {
+		pl.release()
+		return nil, err
+	}
+	return &pairLock{locks: []*serverLock{pl, rl}}, nil
+}
+
+// on returns the lock held on s, or nil.
+func (p *pairLock) on(s *Server) *serverLock {
+	if p == nil {
+		return nil
+	}
+	for _, l := range p.locks {
+		if l.server == s {
+			return l
+		}
+	}
+	return nil
+}
+
+// release gives both locks back.
+func (p *pairLock) release() {
+	if p == nil {
+		return
+	}
+	for i := len(p.locks) - 1; i >= 0; i-- {
+		p.locks[i].release()
+	}
+}
+
+// tryLock takes the lock on s without waiting, for a heartbeat probe. It
+// returns nil and an ErrLocked error while a cutover or configure runs.
+func tryLock(ctx context.Context, s *Server) (*serverLock, error) {
+	l, err := lockServer(ctx, s, 0)
+	if err != nil && !errors.Is(err, ErrLocked) {
+		return nil, err
+	}
+	return l, err
+}

@@ -1,0 +1,311 @@
+package replication
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Errant transactions are writes made on the rollback target itself, by a
+// user that bypasses read_only, while it replicates from production. A
+// cutover would promote a server that differs from production (a row
+// deleted there stays deleted), so they refuse it. They are found from the
+// binary logs: with GTIDs as the set difference between the rollback
+// target's and production's executed transactions (less what the rollback
+// target already had when switchback configured it); without GTIDs as the
+// rollback target's own events (its server id) logged since configure.
+// Writes made with sql_log_bin = 0 leave no trace there and are not seen.
+
+// targetBaseline is what Configure records of the rollback target's own
+// transactions before it starts replicating, on production, in
+// switchback.target_baseline.
+type targetBaseline struct {
+	ServerID uint64
+	// GTIDState is MariaDB's @@gtid_binlog_state or MySQL's @@gtid_executed.
+	GTIDState string
+	// Binlog is the rollback target's own binlog position.
+	Binlog BinlogPosition
+}
+
+// isMariaDBServer reports whether s runs MariaDB, whatever dialect it is
+// driven with (the Aurora test fixture is MariaDB underneath).
+func isMariaDBServer(s *Server) bool {
+	return containsFold(s.Info.Version, "mariadb") || containsFold(s.Info.VersionComment, "mariadb")
+}
+
+// readBaselineNow reads the rollback target's own transactions as they are
+// now.
+func readBaselineNow(ctx context.Context, rb *Server) (targetBaseline, error) {
+	var b targetBaseline
+	q := "SELECT @@server_id, @@global.gtid_executed"
+	if isMariaDBServer(rb) {
+		q = "SELECT @@server_id, @@global.gtid_binlog_state"
+	}
+	var state sql.NullString
+	if err := rb.db.QueryRowContext(ctx, q).Scan(&b.ServerID, &state); err != nil {
+		return b, fmt.Errorf("%s: read its GTID state: %w", rb, err)
+	}
+	b.GTIDState = cleanGTIDSet(state.String)
+	pos, err := rb.BinlogPosition(ctx)
+	if err != nil {
+		return b, err
+	}
+	b.Binlog = pos
+	return b, nil
+}
+
+// recordBaseline stores b for rb on production.
+func recordBaseline(ctx context.Context, prod, rb *Server, b targetBaseline) error {
+	_, err := prod.db.ExecContext(ctx,
+		"REPLACE INTO "+baselineTable+" /* switchback */ (target, server_id, gtid_state, binlog_file, binlog_position, recorded_at) VALUES (?, ?, ?, ?, ?, NOW(6))",
+		rb.Addr, b.ServerID, b.GTIDState, b.Binlog.File, b.Binlog.Position)
+	if err != nil {
+		return fmt.Errorf("%s: record the rollback target's baseline in %s: %w", prod, baselineTable, err)
+	}
+	return nil
+}
+
+// readBaseline returns the baseline recorded for rb on production, or nil.
+func readBaseline(ctx context.Context, prod, rb *Server) (*targetBaseline, error) {
+	var b targetBaseline
+	err := prod.db.QueryRowContext(ctx,
+		"SELECT server_id, gtid_state, binlog_file, binlog_position FROM "+baselineTable+" WHERE target = ?", rb.Addr).
+		Scan(&b.ServerID, &b.GTIDState, &b.Binlog.File, &b.Binlog.Position)
+	switch n := mysqlErrno(err); {
+	case err == nil:
+		return &b, nil
+	case errors.Is(err, sql.ErrNoRows), n == 1146, n == 1049:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("%s: read %s: %w", prod, baselineTable, err)
+	}
+}
+
+// errantTransactions returns a description of the transactions the
+// rollback target has and production does not ("" when there are none),
+// or an error saying why that cannot be proven.
+func errantTransactions(ctx context.Context, prod, rb *Server) (string, error) {
+	base, err := readBaseline(ctx, prod, rb)
+	if err != nil {
+		return "", err
+	}
+	now, err := readBaselineNow(ctx, rb)
+	if err != nil {
+		return "", fmt.Errorf("cannot check the rollback target for writes of its own (%v)", err)
+	}
+	if isMariaDBServer(rb) {
+		var prodID uint64
+		var prodState sql.NullString
+		if err := prod.db.QueryRowContext(ctx, "SELECT @@server_id, @@global.gtid_binlog_state").Scan(&prodID, &prodState); err != nil {
+			return "", fmt.Errorf("%s: read its GTID state: %w", prod, err)
+		}
+		var baseState string
+		if base != nil {
+			baseState = base.GTIDState
+		}
+		return mariaDBErrant(now.GTIDState, prodState.String, baseState, prodID)
+	}
+	var mode sql.NullString
+	if err := rb.db.QueryRowContext(ctx, "SELECT @@global.gtid_mode").Scan(&mode); err == nil && strings.EqualFold(mode.String, "ON") {
+		var errant sql.NullString
+		q := "SELECT GTID_SUBTRACT(?, @@global.gtid_executed)"
+		args := []any{now.GTIDState}
+		if base != nil {
+			q = "SELECT GTID_SUBTRACT(GTID_SUBTRACT(?, @@global.gtid_executed), ?)"
+			args = append(args, base.GTIDState)
+		}
+		if err := prod.db.QueryRowContext(ctx, q, args...).Scan(&errant); err != nil {
+			return "", fmt.Errorf("%s: compare GTID sets: %w", prod, err)
+		}
+		if s := cleanGTIDSet(errant.String); s != "" {
+			return "GTIDs " + s, nil
+		}
+		return "", nil
+	}
+	if base == nil {
+		return "", errors.New("cannot check the rollback target for writes of its own: it has no GTIDs and switchback recorded no baseline of its binary log (replication was not set up by switchback configure)")
+	}
+	return ownEventsSince(ctx, rb, now.ServerID, base.Binlog)
+}
+
+// mariaDBErrant compares MariaDB GTID binlog states ("domain-server-seq,…").
+// A rollback target's transaction is errant unless it was logged by
+// production's server id, or production (or the baseline recorded at
+// configure) has reached the same domain and server's sequence number.
+func mariaDBErrant(target, production, baseline string, productionID uint64) (string, error) {
+	tgt, err := parseMariaDBGTIDState(target)
+	if err != nil {
+		return "", fmt.Errorf("rollback target's gtid_binlog_state: %w", err)
+	}
+	prod, err := parseMariaDBGTIDState(production)
+	if err != nil {
+		return "", fmt.Errorf("production's gtid_binlog_state: %w", err)
+	}
+	base, err := parseMariaDBGTIDState(baseline)
+	if err != nil {
+		return "", fmt.Errorf("recorded baseline: %w", err)
+	}
+	var errant []string
+	for k, seq := range tgt {
+		if k.server == productionID || prod[k] >= seq || base[k] >= seq {
+			continue
+		}
+		from := max(prod[k], base[k])
+		errant = append(errant, fmt.Sprintf("%d-%d-%d..%d", k.domain, k.server, from+1, seq))
+	}
+	slices.Sort(errant)
+	if len(errant) == 0 {
+		return "", nil
+	}
+	return "GTIDs " + strings.Join(errant, ","), nil
+}
+
+type gtidOrigin struct{ domain, server uint64 }
+
+// parseMariaDBGTIDState parses "0-1-5,0-2-7" into the last sequence number
+// per domain and server.
+func parseMariaDBGTIDState(s string) (map[gtidOrigin]uint64, error) {
+	out := map[gtidOrigin]uint64{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		f := strings.Split(part, "-")
+		if len(f) != 3 {
+			return nil, fmt.Errorf("GTID %q is not domain-server-sequence", part)
+		}
+		var n [3]uint64
+		for i, v := range f {
+			x, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("GTID %q is not domain-server-sequence", part)
+			}
+			n[i] = x
+		}
+		k := gtidOrigin{n[0], n[1]}
+		out[k] = max(out[k], n[2])
+	}
+	return out, nil
+}
+
+// maxBaselineScan bounds how many binlog events ownEventsSince reads.
+const maxBaselineScan = 2_000_000
+
+// ownEventsSince reads rb's binary logs from `from` and reports events
+// logged with rb's own server id (writes made on it, not replicated).
+func ownEventsSince(ctx context.Context, rb *Server, serverID uint64, from BinlogPosition) (string, error) {
+	files, err := binlogFiles(ctx, rb)
+	if err != nil {
+		return "", err
+	}
+	i := slices.Index(files, from.File)
+	if i < 0 {
+		return "", fmt.Errorf("cannot check the rollback target for writes of its own: its binary log %s, where switchback's record starts, is gone", from.File)
+	}
+	const page = 5000
+	scanned := 0
+	for _, file := range files[i:] {
+		if !reBinlogFile.MatchString(file) {
+			return "", fmt.Errorf("%s: unexpected binary log file name %q", rb, file)
+		}
+		pos := uint64(4)
+		if file == from.File {
+			pos = from.Position
+		}
+		for {
+			rows, err := rb.db.QueryContext(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN '%s' FROM %d LIMIT %d", file, pos, page))
+			if err != nil {
+				return "", fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+			}
+			n, found, next, err := scanOwnEvents(rows, serverID)
+			if err != nil {
+				return "", fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+			}
+			if found != "" {
+				return fmt.Sprintf("an event logged by its own server id %d at %s:%s", serverID, file, found), nil
+			}
+			scanned += n
+			if scanned > maxBaselineScan {
+				return "", fmt.Errorf("cannot check the rollback target for writes of its own: more than %d binlog events since switchback's record", maxBaselineScan)
+			}
+			if n < page {
+				break
+			}
+			pos = next
+		}
+	}
+	return "", nil
+}
+
+// scanOwnEvents reads SHOW BINLOG EVENTS rows: how many, the position of
+// the first event with serverID (or ""), and the end of the last event.
+func scanOwnEvents(rows *sql.Rows, serverID uint64) (n int, found string, next uint64, err error) {
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, "", 0, err
+	}
+	idx := map[string]int{}
+	for i, c := range cols {
+		idx[strings.ToLower(c)] = i
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, "", 0, err
+		}
+		n++
+		sid, _ := strconv.ParseUint(vals[idx["server_id"]].String, 10, 64)
+		evType := vals[idx["event_type"]].String
+		if sid == serverID && found == "" && !fileLevelEvent(evType) {
+			found = vals[idx["pos"]].String + " (" + evType + ")"
+		}
+		next, _ = strconv.ParseUint(vals[idx["end_log_pos"]].String, 10, 64)
+	}
+	return n, found, next, rows.Err()
+}
+
+// fileLevelEvent reports whether a binlog event type is written by the
+// server for the file itself rather than for a transaction.
+func fileLevelEvent(t string) bool {
+	switch t {
+	case "Format_desc", "Rotate", "Stop", "Previous_gtids", "Gtid_list", "Binlog_checkpoint", "Start_encryption":
+		return true
+	}
+	return false
+}
+
+// binlogFiles lists s's binary log files, oldest first.
+func binlogFiles(ctx context.Context, s *Server) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("%s: SHOW BINARY LOGS: %w", s, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		files = append(files, vals[0].String)
+	}
+	return files, rows.Err()
+}
