@@ -21,10 +21,7 @@ import (
 // writer stops: it converges to a completed cutover from the servers' own
 // state, with every acknowledged write on the new production.
 func TestIntegrationRollbackKilledMidCutover(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "switchback")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	blue, green, coords := switchedOver(t)
 	env := append(os.Environ(),
 		"SWITCHBACK_PRODUCTION_DSN="+green.RootDSN(),
@@ -102,6 +99,16 @@ func TestIntegrationRollbackKilledMidCutover(t *testing.T) {
 	if rows.Next() {
 		t.Error("rollback target still has a replication source")
 	}
+}
+
+// buildCLI builds the switchback binary for tests that run it as a process.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "switchback")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func waitReadOnly(t *testing.T, db *sql.DB, want int) {

@@ -20,8 +20,10 @@ switchback.heartbeat on production and timed until it is visible on the
 rollback target. A stalled IO thread shows as a probe timeout even when
 seconds behind says 0 or NULL.
 
-The verdict is ready or not ready with the reasons. Exit status: 0 ready,
-1 not ready (or a server could not be read: the message says which), 2 usage.
+The verdict is ready or not ready with the reasons; warnings (writers that
+bypass production's fence) do not change it, but rollback --execute must be
+told how to handle them. Exit status: 0 ready, 3 not ready, 1 a server could
+not be read, 2 usage.
 
 JSON keys: io_running, sql_running, seconds_behind, probe_lag_ms,
 bytes_behind, source_file, source_position, executed_file, executed_position,
@@ -60,7 +62,7 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 		writeObservation(env.stdout, prod.Addr, rb.Addr, obs)
 	}
 	if !obs.Ready {
-		return errSilent
+		return errRefusedExit
 	}
 	return nil
 }
@@ -83,6 +85,9 @@ func writeObservation(w io.Writer, prodAddr, rbAddr string, o replication.Observ
 		fmt.Fprintf(tw, "last SQL error\t%d\t%s\n", o.LastSQLErrno, o.LastSQLError)
 	}
 	tw.Flush()
+	for _, warn := range o.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	if o.Ready && o.ProbeLagMS == nil {
 		fmt.Fprintln(w, "READY (probe skipped: a stalled IO thread would not show): rollback looks possible now")
 		return
