@@ -602,11 +602,8 @@ func (d *demo) rollback(ctx context.Context) error {
 		Production: d.greenEng,
 		Rollback:   d.blueEng,
 		Execute:    true,
-		// The demo's own root sessions (checksums, verification) would
-		// otherwise be refused as writers that bypass the fence.
-		PrivilegedWriters: replication.PrivilegedKill,
-		OnStep:            d.printStep,
-		OnProgress:        func(line string) { d.say("… %s", line) },
+		OnStep:     d.printStep,
+		OnProgress: func(line string) { d.say("… %s", line) },
 	})
 	d.sum.Rollback = &rep
 	if err != nil {
