@@ -120,7 +120,8 @@ var metaDDL = []string{
   promoted_file VARCHAR(255) NOT NULL DEFAULT '',
   promoted_position BIGINT UNSIGNED NOT NULL DEFAULT 0,
   started_at TIMESTAMP(6) NOT NULL,
-  finished_at TIMESTAMP(6) NULL
+  finished_at TIMESTAMP(6) NULL,
+  diverged_to VARCHAR(300) NOT NULL DEFAULT ''
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 	`CREATE TABLE IF NOT EXISTS switchback.target_baseline /* switchback */ (
   target VARCHAR(255) NOT NULL PRIMARY KEY,
@@ -287,6 +288,13 @@ func (c *configurer) check(ctx context.Context) (StepOutcome, string, error) {
 	outcome, detail, err := c.checkTarget(ctx)
 	if err != nil {
 		return "", "", err
+	}
+	if !c.alreadyConfigured {
+		// Writes made on the rollback target are found in its own binlog
+		// (see errantTransactions); --reverse replicates from it.
+		if _, err := c.req.Rollback.BinlogPosition(ctx); err != nil {
+			return "", "", fmt.Errorf("%w: the rollback target must write a binary log: switchback finds writes made on it there, and --reverse replicates from it; turn on log_bin (on Aurora: binlog_format in its DB cluster parameter group) (%w)", ErrRefused, err)
+		}
 	}
 	if c.recorded {
 		// Replication already runs from these recorded coordinates, which

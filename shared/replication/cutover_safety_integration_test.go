@@ -109,7 +109,7 @@ func TestIntegrationCutoverRefusesUntrustworthyTarget(t *testing.T) {
 		{"errant write on the target", func(t *testing.T, p *pair, _ *sandbox.Server) {
 			// root writes through read_only on the rollback target.
 			p.blue.ExecT(t, "DELETE FROM shop.orders WHERE id = 1")
-		}, "has writes of its own that production does not have (GTIDs", false, 0},
+		}, "has writes of its own that production does not have (newest GTID", false, 0},
 		{"another replication connection", func(t *testing.T, p *pair, third *sandbox.Server) {
 			addOtherConnection(t, p.blue, third, "third")
 		}, "has another replication connection, connection 'other'", false, 0},
@@ -470,5 +470,193 @@ func TestIntegrationConfigureRefusesPromotedTarget(t *testing.T) {
 	}
 	if readOnly(t, p.blue.DBT(t)) {
 		t.Fatal("the promoted server was fenced by a refused configure")
+	}
+}
+
+// A write that slips into production after the promotion is reported as
+// "diverged", and so is every re-run: it never turns into "completed", and
+// --reverse does not hide it.
+func TestIntegrationDivergedStaysDiverged(t *testing.T) {
+	p, prod, rb := configuredPair(t)
+	slip := func(name string) {
+		if name == stepReset {
+			p.green.ExecT(t, "INSERT INTO shop.orders VALUES (777, 'after the promotion')")
+		}
+	}
+	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, PrivilegedWriters: PrivilegedAllow, afterStep: slip})
+	if !errors.Is(err, ErrDiverged) || rep.Outcome != OutcomeDiverged || !strings.Contains(rep.Reason, "moved from") {
+		t.Fatalf("err %v outcome %q reason %q; want diverged with the range", err, rep.Outcome, rep.Reason)
+	}
+	for _, reverse := range []*ReverseOptions{nil, {}} {
+		again, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, PrivilegedWriters: PrivilegedAllow, Reverse: reverse})
+		if !errors.Is(err, ErrDiverged) || again.Outcome != OutcomeDiverged {
+			t.Fatalf("re-run (reverse %v): err %v outcome %q; want diverged again", reverse != nil, err, again.Outcome)
+		}
+	}
+	if rs, err := prod.ReplicaStatus(t.Context()); err != nil || rs.Configured {
+		t.Fatalf("--reverse configured the diverged old production (%v)", err)
+	}
+}
+
+// Production that leaves a database out of its binary log: status is not
+// ready and the rollback refused, nothing fenced.
+func TestIntegrationProductionBinlogFilterRefused(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{ExtraArgs: []string{"--binlog-ignore-db=audit"}}, appSeed...)
+	prod, rb, app := appPair(t, p)
+	refusedUntouched(t, p, prod, rb, app, RollbackRequest{}, "Binlog_Ignore_DB=audit", "Binlog_Ignore_DB=audit")
+}
+
+// A rollback target that drops events marked with @@skip_replication.
+func TestIntegrationMarkedForSkipRefused(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{}, appSeed...)
+	prod, rb, app := appPair(t, p)
+	p.blue.ExecT(t, "STOP SLAVE", "SET GLOBAL replicate_events_marked_for_skip = 'FILTER_ON_SLAVE'", "START SLAVE")
+	refusedUntouched(t, p, prod, rb, app, RollbackRequest{}, "replicate_events_marked_for_skip=FILTER_ON_SLAVE", "replicate_events_marked_for_skip")
+}
+
+// The lock's session is lost before the fence and another session takes
+// the lock: the run refuses instead of fencing without it.
+func TestIntegrationLockLostBeforeFenceRefuses(t *testing.T) {
+	p, prod, rb := configuredPair(t)
+	greenDB := p.green.DBT(t)
+	thief, err := greenDB.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thief.Close()
+	steal := func() {
+		var holder int64
+		if err := greenDB.QueryRow("SELECT IS_USED_LOCK('switchback.cutover')").Scan(&holder); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := greenDB.Exec(fmt.Sprintf("KILL CONNECTION %d", holder)); err != nil {
+			t.Error(err)
+		}
+		waitFor(t, 5*time.Second, "the other session to take the lock", func() (bool, error) {
+			var got sql.NullInt64
+			err := thief.QueryRowContext(t.Context(), "SELECT GET_LOCK('switchback.cutover', 0)").Scan(&got)
+			return got.Int64 == 1, err
+		})
+	}
+	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, PrivilegedWriters: PrivilegedAllow, beforeFence: steal})
+	if !errors.Is(err, ErrRefused) || !errors.Is(err, ErrLockLost) && !strings.Contains(rep.Reason, "lock was lost") {
+		t.Fatalf("err %v reason %q; want refused: the lock was lost", err, rep.Reason)
+	}
+	if readOnly(t, greenDB) {
+		t.Fatal("production fenced without the lock")
+	}
+}
+
+// A user whose READ_ONLY ADMIN comes through a role (default or not) is a
+// writer that bypasses the fence.
+func TestIntegrationPrivilegedThroughRoleDetected(t *testing.T) {
+	p := newSwitchedOverPair(t, sandbox.Options{}, appSeed...)
+	prod, rb, _ := appPair(t, p)
+	p.green.ExecT(t,
+		"CREATE ROLE ops_role", "GRANT READ_ONLY ADMIN ON *.* TO ops_role",
+		"CREATE ROLE nested", "GRANT ops_role TO nested",
+		"CREATE USER 'ops'@'%' IDENTIFIED BY 'ops-pw'", "GRANT nested TO 'ops'@'%'", "GRANT INSERT ON shop.* TO 'ops'@'%'")
+	ops, err := sql.Open("mysql", p.green.DSN("ops", "ops-pw", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ops.Close()
+	conn, err := ops.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var id int64
+	if err := conn.QueryRowContext(t.Context(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	w, err := findBypassingWriters(t.Context(), prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.describe(), fmt.Sprintf("connection %d of ops", id)) {
+		t.Fatalf("bypassing writers %q; want the ops session (READ_ONLY ADMIN through a nested role)", w.describe())
+	}
+	_ = rb
+}
+
+// An aborted cutover turns the event scheduler it stopped back on.
+func TestIntegrationAbortRestoresEventScheduler(t *testing.T) {
+	p, prod, rb := configuredPair(t)
+	p.green.ExecT(t,
+		"CREATE EVENT shop.tick ON SCHEDULE EVERY 1 HOUR DO DELETE FROM shop.orders WHERE id < 0",
+		"SET GLOBAL event_scheduler = ON")
+	lock, err := p.blue.DBT(t).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	block := func() {
+		if _, err := lock.ExecContext(t.Context(), "LOCK TABLES shop.orders WRITE"); err != nil {
+			t.Error(err)
+		}
+		p.green.ExecT(t, "INSERT INTO shop.orders VALUES (900, 'blocked')")
+	}
+	rep, err := Rollback(t.Context(), RollbackRequest{Production: prod, Rollback: rb, Execute: true, PrivilegedWriters: PrivilegedKill, CatchupTimeout: time.Second, beforeFence: block})
+	if !errors.Is(err, ErrAborted) {
+		t.Fatalf("err %v %+v; want aborted", err, rep)
+	}
+	var sched string
+	if err := p.green.DBT(t).QueryRow("SELECT @@global.event_scheduler").Scan(&sched); err != nil || sched != "ON" {
+		t.Fatalf("event_scheduler after the abort = %q (%v); want ON again", sched, err)
+	}
+	if _, err := lock.ExecContext(t.Context(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A rollback target without a binary log is refused before configure
+// changes anything: writes made on it could not be found.
+func TestIntegrationConfigureRefusesTargetWithoutBinlog(t *testing.T) {
+	prodSrv := sandbox.StartT(t, 1, sandbox.Options{})[0]
+	rbSrv := sandbox.StartT(t, 1, sandbox.Options{ExtraArgs: []string{"--skip-log-bin"}})[0]
+	prod := connectRoot(t, "production", prodSrv, DialectAuto)
+	rb := connectRoot(t, "rollback target", rbSrv, DialectAuto)
+	start, err := prod.BinlogPosition(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := masterPos(t, prodSrv.DBT(t))
+	res, err := Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: start, WaitTimeout: 5 * time.Second})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(res.Reason, "must write a binary log") {
+		t.Fatalf("err %v reason %q; want refused: no binary log", err, res.Reason)
+	}
+	if after := masterPos(t, prodSrv.DBT(t)); after != before {
+		t.Fatalf("production's binlog moved %s → %s: a refused configure changed it", before, after)
+	}
+}
+
+// Without GTIDs the rollback target's own writes are found by reading its
+// binary log from the recorded baseline, which advances past what was
+// proven clean. Exercised on MariaDB through the same functions the MySQL
+// and Aurora paths use.
+func TestIntegrationOwnEventsScanAndBaselineAdvance(t *testing.T) {
+	p, prod, rb := configuredPair(t)
+	base, err := readBaseline(t.Context(), prod, rb)
+	if err != nil || base == nil {
+		t.Fatalf("baseline: %v %v", base, err)
+	}
+	p.green.ExecT(t, "INSERT INTO shop.orders VALUES (300, 'replicated')")
+	waitRow(t, p.blue.DBT(t), "SELECT item FROM shop.orders WHERE id = 300", "replicated")
+	own := func(sid uint64) bool { return sid == base.ServerID }
+	found, end, err := transactionEventsSince(t.Context(), rb, base.Binlog, own)
+	if err != nil || found != "" || ComparePositions(end, base.Binlog) <= 0 {
+		t.Fatalf("replicated writes only: found %q, end %s (from %s), %v; want nothing found and the end past the baseline", found, end, base.Binlog, err)
+	}
+	advanceBaseline(t.Context(), prod, rb, nil, end)
+	waitFor(t, 10*time.Second, "the advanced baseline", func() (bool, error) {
+		b, err := readBaseline(t.Context(), prod, rb)
+		return err == nil && b != nil && b.Binlog == end, err
+	})
+	p.blue.ExecT(t, "UPDATE shop.orders SET item = 'changed on the target' WHERE id = 2") // root writes through read_only
+	found, _, err = transactionEventsSince(t.Context(), rb, end, own)
+	if err != nil || !strings.Contains(found, p.coords.File[:strings.LastIndex(p.coords.File, ".")]) {
+		t.Fatalf("own write: found %q, %v; want its position", found, err)
 	}
 }

@@ -23,10 +23,26 @@ const DefaultLockWait = 2 * time.Second
 // was changed. It wraps ErrRefused.
 var ErrLocked = fmt.Errorf("%w: another switchback run holds the lock", ErrRefused)
 
+// ErrLockLost means the session that held switchback's lock on a server
+// was lost during a run (killed, timed out, dropped by a proxy) and the
+// lock could not be taken back: another run may be acting on the pair.
+var ErrLockLost = errors.New("switchback's lock was lost")
+
+// Lock sessions stay alive with a statement every lockKeepalive and end
+// lockSessionTimeout after their process stops sending them: a run whose
+// host dies without closing its connections frees the pair in about a
+// minute, not after the server's default wait_timeout (8 hours).
+const (
+	lockKeepalive      = 10 * time.Second
+	lockSessionTimeout = 60
+)
+
 // serverLock is a named lock held on one server by a dedicated session.
 type serverLock struct {
 	server *Server
 	conn   *sql.Conn
+	id     int64 // the session's CONNECTION_ID()
+	stop   context.CancelFunc
 }
 
 // lockServer takes the named lock on s, waiting up to wait. When another
@@ -46,7 +62,12 @@ func lockServer(ctx context.Context, s *Server, wait time.Duration) (*serverLock
 		return nil, fmt.Errorf("%s: take the switchback lock: %w", s, err)
 	}
 	if got.Valid && got.Int64 == 1 {
-		return &serverLock{server: s, conn: conn}, nil
+		l := &serverLock{server: s, conn: conn}
+		if err := l.keepAlive(ctx); err != nil {
+			l.release()
+			return nil, fmt.Errorf("%s: keep the switchback lock's session alive: %w", s, err)
+		}
+		return l, nil
 	}
 	conn.Close()
 	return nil, fmt.Errorf("%w on %s: %s; wait for it to finish (or end that session) and run again", ErrLocked, s, lockHolder(ctx, s))
@@ -67,10 +88,62 @@ func lockHolder(ctx context.Context, s *Server) string {
 	return fmt.Sprintf("held by connection %d of %s from %s (in its current state for %d s)", id.Int64, user, host, secs.Int64)
 }
 
+// keepAlive reads the session's id, shortens its idle timeout and pings it
+// every lockKeepalive until release.
+func (l *serverLock) keepAlive(ctx context.Context) error {
+	if err := l.conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&l.id); err != nil {
+		return err
+	}
+	if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("SET SESSION wait_timeout = %d", lockSessionTimeout)); err != nil {
+		return err
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	l.stop = stop
+	conn := l.conn
+	go func() {
+		tick := time.NewTicker(lockKeepalive)
+		defer tick.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-tick.C:
+				_, _ = conn.ExecContext(bg, "DO 1")
+			}
+		}
+	}()
+	return nil
+}
+
+// held proves the lock is still this run's: IS_USED_LOCK names its session.
+// A lock that was freed (its session lost) is taken again on a new session;
+// one that another session holds is an error wrapping ErrLockLost.
+func (l *serverLock) held(ctx context.Context) error {
+	var holder sql.NullInt64
+	err := l.conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", cutoverLockName).Scan(&holder)
+	if err == nil && holder.Valid && holder.Int64 == l.id {
+		return nil
+	}
+	if err == nil && holder.Valid {
+		return fmt.Errorf("%w on %s: it is %s", ErrLockLost, l.server, lockHolder(ctx, l.server))
+	}
+	again, lerr := lockServer(ctx, l.server, 0)
+	if lerr != nil {
+		return fmt.Errorf("%w on %s (%v): %v", ErrLockLost, l.server, err, lerr)
+	}
+	l.stop()
+	l.conn.Close()
+	l.conn, l.id, l.stop = again.conn, again.id, again.stop
+	return nil
+}
+
 // release gives the lock back and closes its session.
 func (l *serverLock) release() {
 	if l == nil {
 		return
+	}
+	if l.stop != nil {
+		l.stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -105,6 +178,19 @@ func (p *pairLock) on(s *Server) *serverLock {
 	for _, l := range p.locks {
 		if l.server == s {
 			return l
+		}
+	}
+	return nil
+}
+
+// held proves both locks are still this run's (see serverLock.held).
+func (p *pairLock) held(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	for _, l := range p.locks {
+		if err := l.held(ctx); err != nil {
+			return err
 		}
 	}
 	return nil

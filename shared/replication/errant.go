@@ -87,8 +87,9 @@ func readBaseline(ctx context.Context, prod, rb *Server) (*targetBaseline, error
 
 // errantTransactions returns a description of the transactions the
 // rollback target has and production does not ("" when there are none),
-// or an error saying why that cannot be proven.
-func errantTransactions(ctx context.Context, prod, rb *Server) (string, error) {
+// or an error saying why that cannot be proven. held is switchback's lock
+// on production when the caller holds it (see advanceBaseline).
+func errantTransactions(ctx context.Context, prod, rb *Server, held *serverLock) (string, error) {
 	base, err := readBaseline(ctx, prod, rb)
 	if err != nil {
 		return "", err
@@ -98,16 +99,15 @@ func errantTransactions(ctx context.Context, prod, rb *Server) (string, error) {
 		return "", fmt.Errorf("cannot check the rollback target for writes of its own (%v)", err)
 	}
 	if isMariaDBServer(rb) {
-		var prodID uint64
 		var prodState sql.NullString
-		if err := prod.db.QueryRowContext(ctx, "SELECT @@server_id, @@global.gtid_binlog_state").Scan(&prodID, &prodState); err != nil {
+		if err := prod.db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_state").Scan(&prodState); err != nil {
 			return "", fmt.Errorf("%s: read its GTID state: %w", prod, err)
 		}
 		var baseState string
 		if base != nil {
 			baseState = base.GTIDState
 		}
-		return mariaDBErrant(now.GTIDState, prodState.String, baseState, prodID)
+		return mariaDBErrant(now.GTIDState, prodState.String, baseState)
 	}
 	var mode sql.NullString
 	if err := rb.db.QueryRowContext(ctx, "SELECT @@global.gtid_mode").Scan(&mode); err == nil && strings.EqualFold(mode.String, "ON") {
@@ -129,14 +129,39 @@ func errantTransactions(ctx context.Context, prod, rb *Server) (string, error) {
 	if base == nil {
 		return "", errors.New("cannot check the rollback target for writes of its own: it has no GTIDs and switchback recorded no baseline of its binary log (replication was not set up by switchback configure)")
 	}
-	return ownEventsSince(ctx, rb, now.ServerID, base.Binlog)
+	found, end, err := transactionEventsSince(ctx, rb, base.Binlog, func(sid uint64) bool { return sid == now.ServerID })
+	if err != nil {
+		if found == "" {
+			advanceBaseline(ctx, prod, rb, held, end) // the next check goes on from there
+		}
+		return "", err
+	}
+	if found != "" {
+		return fmt.Sprintf("an event logged by its own server id %d at %s", now.ServerID, found), nil
+	}
+	advanceBaseline(ctx, prod, rb, held, end)
+	return "", nil
 }
 
-// mariaDBErrant compares MariaDB GTID binlog states ("domain-server-seq,…").
-// A rollback target's transaction is errant unless it was logged by
-// production's server id, or production (or the baseline recorded at
-// configure) has reached the same domain and server's sequence number.
-func mariaDBErrant(target, production, baseline string, productionID uint64) (string, error) {
+// advanceBaseline moves the recorded binlog baseline of a rollback target
+// without GTIDs to end, once its binary log up to there is proven free of
+// its own writes, so that the next check reads only what came since. It is
+// best effort: it writes only under the lock and while production is
+// writable, and a later check simply reads more when it cannot.
+func advanceBaseline(ctx context.Context, prod, rb *Server, held *serverLock, end BinlogPosition) {
+	if end.File == "" {
+		return
+	}
+	_ = execUnderLock(ctx, prod, held,
+		"UPDATE "+baselineTable+" /* switchback */ SET binlog_file = ?, binlog_position = ? WHERE target = ?",
+		end.File, end.Position, rb.Addr)
+}
+
+// mariaDBErrant compares MariaDB GTID binlog states ("domain-server-seq,…",
+// the newest GTID per domain and server). The rollback target's newest
+// transaction of a domain and server is errant unless production (read
+// after it) or the baseline recorded at configure has reached it.
+func mariaDBErrant(target, production, baseline string) (string, error) {
 	tgt, err := parseMariaDBGTIDState(target)
 	if err != nil {
 		return "", fmt.Errorf("rollback target's gtid_binlog_state: %w", err)
@@ -151,17 +176,21 @@ func mariaDBErrant(target, production, baseline string, productionID uint64) (st
 	}
 	var errant []string
 	for k, seq := range tgt {
-		if k.server == productionID || prod[k] >= seq || base[k] >= seq {
+		known := max(prod[k], base[k])
+		if known >= seq {
 			continue
 		}
-		from := max(prod[k], base[k])
-		errant = append(errant, fmt.Sprintf("%d-%d-%d..%d", k.domain, k.server, from+1, seq))
+		has := "none from that server"
+		if known > 0 {
+			has = fmt.Sprintf("up to %d-%d-%d", k.domain, k.server, known)
+		}
+		errant = append(errant, fmt.Sprintf("%d-%d-%d (production has %s)", k.domain, k.server, seq, has))
 	}
 	slices.Sort(errant)
 	if len(errant) == 0 {
 		return "", nil
 	}
-	return "GTIDs " + strings.Join(errant, ","), nil
+	return "newest GTID " + strings.Join(errant, ", "), nil
 }
 
 type gtidOrigin struct{ domain, server uint64 }
@@ -193,25 +222,29 @@ func parseMariaDBGTIDState(s string) (map[gtidOrigin]uint64, error) {
 	return out, nil
 }
 
-// maxBaselineScan bounds how many binlog events ownEventsSince reads.
+// maxBaselineScan bounds how many binlog events transactionEventsSince
+// reads in one call.
 const maxBaselineScan = 2_000_000
 
-// ownEventsSince reads rb's binary logs from `from` and reports events
-// logged with rb's own server id (writes made on it, not replicated).
-func ownEventsSince(ctx context.Context, rb *Server, serverID uint64, from BinlogPosition) (string, error) {
+// transactionEventsSince reads s's binary logs from `from` and returns
+// where the first transaction event (not a file-level one) logged by a
+// server id that match accepts is, "file:pos (type)", or "" when none is,
+// with the end of the last event read.
+func transactionEventsSince(ctx context.Context, rb *Server, from BinlogPosition, match func(serverID uint64) bool) (string, BinlogPosition, error) {
+	end := from
 	files, err := binlogFiles(ctx, rb)
 	if err != nil {
-		return "", err
+		return "", end, err
 	}
 	i := slices.Index(files, from.File)
 	if i < 0 {
-		return "", fmt.Errorf("cannot check the rollback target for writes of its own: its binary log %s, where switchback's record starts, is gone", from.File)
+		return "", end, fmt.Errorf("cannot check %s's binary log from %s: that file is gone", rb, from)
 	}
 	const page = 5000
 	scanned := 0
 	for _, file := range files[i:] {
 		if !reBinlogFile.MatchString(file) {
-			return "", fmt.Errorf("%s: unexpected binary log file name %q", rb, file)
+			return "", end, fmt.Errorf("%s: unexpected binary log file name %q", rb, file)
 		}
 		pos := uint64(4)
 		if file == from.File {
@@ -220,18 +253,21 @@ func ownEventsSince(ctx context.Context, rb *Server, serverID uint64, from Binlo
 		for {
 			rows, err := rb.db.QueryContext(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN '%s' FROM %d LIMIT %d", file, pos, page))
 			if err != nil {
-				return "", fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+				return "", end, fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
 			}
-			n, found, next, err := scanOwnEvents(rows, serverID)
+			n, found, next, err := scanTransactionEvents(rows, match)
 			if err != nil {
-				return "", fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+				return "", end, fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
 			}
 			if found != "" {
-				return fmt.Sprintf("an event logged by its own server id %d at %s:%s", serverID, file, found), nil
+				return file + ":" + found, end, nil
+			}
+			if n > 0 {
+				end = BinlogPosition{File: file, Position: next}
 			}
 			scanned += n
 			if scanned > maxBaselineScan {
-				return "", fmt.Errorf("cannot check the rollback target for writes of its own: more than %d binlog events since switchback's record", maxBaselineScan)
+				return "", end, fmt.Errorf("cannot check %s's binary log: more than %d events since %s", rb, maxBaselineScan, from)
 			}
 			if n < page {
 				break
@@ -239,12 +275,13 @@ func ownEventsSince(ctx context.Context, rb *Server, serverID uint64, from Binlo
 			pos = next
 		}
 	}
-	return "", nil
+	return "", end, nil
 }
 
-// scanOwnEvents reads SHOW BINLOG EVENTS rows: how many, the position of
-// the first event with serverID (or ""), and the end of the last event.
-func scanOwnEvents(rows *sql.Rows, serverID uint64) (n int, found string, next uint64, err error) {
+// scanTransactionEvents reads SHOW BINLOG EVENTS rows: how many, the
+// position of the first transaction event whose server id match accepts
+// (or ""), and the end of the last event.
+func scanTransactionEvents(rows *sql.Rows, match func(serverID uint64) bool) (n int, found string, next uint64, err error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
@@ -266,7 +303,7 @@ func scanOwnEvents(rows *sql.Rows, serverID uint64) (n int, found string, next u
 		n++
 		sid, _ := strconv.ParseUint(vals[idx["server_id"]].String, 10, 64)
 		evType := vals[idx["event_type"]].String
-		if sid == serverID && found == "" && !fileLevelEvent(evType) {
+		if found == "" && match(sid) && !fileLevelEvent(evType) {
 			found = vals[idx["pos"]].String + " (" + evType + ")"
 		}
 		next, _ = strconv.ParseUint(vals[idx["end_log_pos"]].String, 10, 64)

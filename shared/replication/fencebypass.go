@@ -56,8 +56,146 @@ type bypassingWriters struct {
 
 func (b bypassingWriters) empty() bool { return len(b.Sessions) == 0 && len(b.Events) == 0 }
 
-// privilegedUsers returns the user names holding any of privs on s.
+// privilegedUsers returns the user names holding any of privs on s,
+// directly or through roles (granted roles count whether or not they are
+// default: SET ROLE takes one at any time). "*" stands for every user
+// (MariaDB's PUBLIC holds one of them).
 func privilegedUsers(ctx context.Context, s *Server, privs []string) ([]string, error) {
+	users, err := directlyPrivileged(ctx, s, privs)
+	if err != nil || len(privs) == 0 {
+		return users, err
+	}
+	var edges [][2]string // grantee, role
+	if isMariaDBServer(s) {
+		roles, err := mariaDBPrivilegedRoles(ctx, s, privs)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, roles...)
+		if edges, err = roleEdges(ctx, s, "SELECT User, Role FROM mysql.roles_mapping"); err != nil {
+			return nil, err
+		}
+	} else if edges, err = roleEdges(ctx, s, "SELECT TO_USER, FROM_USER FROM mysql.role_edges"); err != nil {
+		return nil, err
+	}
+	return expandRoles(users, edges), nil
+}
+
+// expandRoles adds to users every grantee of a role in users, until
+// nothing changes. It is a pure function.
+func expandRoles(users []string, edges [][2]string) []string {
+	for changed := true; changed; {
+		changed = false
+		for _, e := range edges {
+			if slices.Contains(users, e[1]) && !slices.Contains(users, e[0]) {
+				users = append(users, e[0])
+				changed = true
+			}
+		}
+	}
+	if slices.Contains(users, "PUBLIC") {
+		users = append(users, "*")
+	}
+	return users
+}
+
+// roleEdges reads (grantee, role) pairs.
+func roleEdges(ctx context.Context, s *Server, q string) ([][2]string, error) {
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list role grants (%s): %w", s, q, err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var e [2]string
+		if err := rows.Scan(&e[0], &e[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// mariaDBPrivilegedRoles returns the MariaDB roles (and PUBLIC) holding any
+// of privs globally; information_schema lists no role's privileges there.
+func mariaDBPrivilegedRoles(ctx context.Context, s *Server, privs []string) ([]string, error) {
+	roles, err := s.db.QueryContext(ctx, "SELECT User FROM mysql.user WHERE is_role = 'Y'")
+	if err != nil {
+		return nil, fmt.Errorf("%s: list roles: %w", s, err)
+	}
+	names := []string{"PUBLIC"}
+	for roles.Next() {
+		var r string
+		if err := roles.Scan(&r); err != nil {
+			roles.Close()
+			return nil, err
+		}
+		names = append(names, r)
+	}
+	roles.Close()
+	if err := roles.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range names {
+		lines, err := showGrantLines(ctx, s, "SHOW GRANTS FOR "+quoteIdent(r))
+		if err != nil {
+			if r == "PUBLIC" {
+				continue // before MariaDB 10.11
+			}
+			return nil, fmt.Errorf("%s: SHOW GRANTS FOR role %s: %w", s, r, err)
+		}
+		if grantsGlobal(lines, privs) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func showGrantLines(ctx context.Context, s *Server, q string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// grantsGlobal reports whether SHOW GRANTS lines give any of privs (or ALL
+// PRIVILEGES) ON *.*. It is a pure function.
+func grantsGlobal(lines []string, privs []string) bool {
+	for _, l := range lines {
+		u := strings.ToUpper(l)
+		on := strings.Index(u, " ON *.* ")
+		if !strings.HasPrefix(u, "GRANT ") || on < 0 {
+			continue
+		}
+		granted := u[len("GRANT "):on]
+		if strings.Contains(granted, "ALL PRIVILEGES") {
+			return true
+		}
+		for _, g := range strings.Split(granted, ",") {
+			if slices.Contains(privs, strings.TrimSpace(g)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// directlyPrivileged returns the user names holding any of privs directly.
+func directlyPrivileged(ctx context.Context, s *Server, privs []string) ([]string, error) {
 	if len(privs) == 0 {
 		return nil, nil
 	}
@@ -118,7 +256,7 @@ func findBypassingWriters(ctx context.Context, prod *Server) (bypassingWriters, 
 		case prod.own.has(p.ID),
 			slices.Contains(internalUsers, p.User),
 			strings.HasPrefix(p.Command, "Binlog Dump"),
-			!slices.Contains(users, p.User):
+			!slices.Contains(users, p.User) && !slices.Contains(users, "*"):
 			continue
 		}
 		out.Sessions = append(out.Sessions, p)
@@ -143,7 +281,7 @@ func findBypassingWriters(ctx context.Context, prod *Server) (bypassingWriters, 
 		if err := evs.Scan(&schema, &name, &definer); err != nil {
 			return out, err
 		}
-		if slices.Contains(users, granteeUser(definer)) {
+		if slices.Contains(users, granteeUser(definer)) || slices.Contains(users, "*") {
 			out.Events = append(out.Events, fmt.Sprintf("%s.%s (definer %s)", schema, name, definer))
 		}
 	}

@@ -126,7 +126,7 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 		case time.Duration(*o.SecondsBehind)*time.Second > req.MaxLag:
 			notReady("rollback target is %d s behind (more than %s)", *o.SecondsBehind, req.MaxLag)
 		}
-		for _, p := range targetProblems(ctx, req.Production, req.Rollback, rs) {
+		for _, p := range targetProblems(ctx, req.Production, req.Rollback, rs, nil) {
 			notReady("%s", p)
 		}
 	}
@@ -189,41 +189,14 @@ var errProbeTimeout = errors.New("probe timed out")
 // the probe (configure uses it to fail fast on a replication error).
 //
 // The write is made under switchback's lock on production (held, the caller
-// passes it; else taken here without waiting, and the probe skipped while a
-// cutover holds it): a privileged session writes through read_only, and a
-// probe landing on a production a cutover has just fenced would move its
-// frozen position.
+// passes it; else taken here without waiting, only for the write, and the
+// probe skipped while a cutover holds it): a privileged session writes
+// through read_only, and a probe landing on a production a cutover has just
+// fenced would move its frozen position.
 func probe(ctx context.Context, prod, tgt *Server, timeout time.Duration, held *serverLock, check func(context.Context) error) (time.Duration, error) {
-	lock := held
-	if lock == nil {
-		l, err := tryLock(ctx, prod)
-		if errors.Is(err, ErrLocked) {
-			return 0, fmt.Errorf("probe skipped: a switchback cutover or configure is running on production (%s)", lockHolder(ctx, prod))
-		}
-		if err != nil {
-			return 0, fmt.Errorf("probe: %w", err)
-		}
-		defer l.release()
-		lock = l
-	}
-	var ro int
-	if err := lock.conn.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
-		return 0, fmt.Errorf("probe: read production's read_only: %w", err)
-	} else if ro == 1 {
-		return 0, errors.New("probe skipped: production is read-only (fenced)")
-	}
-	token := rand.Text()
-	key := tgt.Addr
-	_, err := lock.conn.ExecContext(ctx,
-		"INSERT INTO "+heartbeatTable+" /* switchback probe */ (target, token, written_at) VALUES (?, ?, NOW(6)) ON DUPLICATE KEY UPDATE token = VALUES(token), written_at = VALUES(written_at)",
-		key, token)
-	if err != nil {
-		if n := mysqlErrno(err); n == errnoReadOnly {
-			return 0, errors.New("probe skipped: production is read-only (fenced)")
-		} else if n == 1146 || n == 1049 {
-			return 0, errors.New("probe skipped: switchback.heartbeat does not exist on production: run switchback configure")
-		}
-		return 0, fmt.Errorf("probe: write heartbeat on production: %w", withHint(err))
+	token, key := rand.Text(), tgt.Addr
+	if err := writeHeartbeat(ctx, prod, held, key, token); err != nil {
+		return 0, err
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -252,4 +225,51 @@ func probe(ctx context.Context, prod, tgt *Server, timeout time.Duration, held *
 		case <-tick.C:
 		}
 	}
+}
+
+// writeHeartbeat writes the probe's token on production under the lock.
+func writeHeartbeat(ctx context.Context, prod *Server, held *serverLock, key, token string) error {
+	err := execUnderLock(ctx, prod, held,
+		"INSERT INTO "+heartbeatTable+" /* switchback probe */ (target, token, written_at) VALUES (?, ?, NOW(6)) ON DUPLICATE KEY UPDATE token = VALUES(token), written_at = VALUES(written_at)",
+		key, token)
+	switch n := mysqlErrno(err); {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrLocked):
+		return fmt.Errorf("probe skipped: a switchback cutover or configure is running on production (%s)", lockHolder(ctx, prod))
+	case errors.Is(err, errFenced) || n == errnoReadOnly:
+		return errors.New("probe skipped: production is read-only (fenced)")
+	case n == 1146 || n == 1049:
+		return errors.New("probe skipped: switchback.heartbeat does not exist on production: run switchback configure")
+	default:
+		return fmt.Errorf("probe: write heartbeat on production: %w", withHint(err))
+	}
+}
+
+// errFenced is execUnderLock finding production read-only.
+var errFenced = errors.New("production is read-only")
+
+// execUnderLock runs one bookkeeping write on production under switchback's
+// lock (held, the caller passes it; else taken here without waiting: the
+// error wraps ErrLocked while a cutover or configure runs), and only while
+// production is not fenced (else errFenced): switchback's admin session
+// would write through read_only and move a frozen production's position.
+func execUnderLock(ctx context.Context, prod *Server, held *serverLock, query string, args ...any) error {
+	lock := held
+	if lock == nil {
+		l, err := tryLock(ctx, prod)
+		if err != nil {
+			return err
+		}
+		defer l.release()
+		lock = l
+	}
+	var ro int
+	if err := lock.conn.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&ro); err != nil {
+		return fmt.Errorf("read production's read_only: %w", err)
+	} else if ro == 1 {
+		return errFenced
+	}
+	_, err := lock.conn.ExecContext(ctx, query, args...)
+	return err
 }

@@ -145,6 +145,7 @@ const (
 	stepAbortConfirm  = "abort: confirm rollback target is fenced and still a replica"
 	stepAbortUnfence  = "abort: unfence production"
 	stepAbortRestart  = "abort: restart replication on rollback target"
+	stepRestartEvents = "restart event scheduler on production"
 )
 
 // phase is where a cutover stands, read from the servers' own state, so
@@ -204,6 +205,7 @@ type roller struct {
 	fencedAt             time.Time // the cutover's fence began (recorded with the marker, across resumes); zero when not fenced
 	lock                 *pairLock
 	bypass               bypassingWriters // what writes through production's fence, found before it
+	eventsStopped        bool             // this run turned production's event scheduler off
 	stoppedByUs          bool
 	rollbackUnfenceTried bool
 	target               BinlogPosition // production's settled position
@@ -328,7 +330,7 @@ func (r *roller) run(ctx context.Context) error {
 			// Replication set up by hand has no switchback schema yet: the
 			// marker written before the fence needs it.
 			if _, err := ensureMetaSchema(ctx, r.req.Production, false); err != nil {
-				return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
+				return "", "", fmt.Errorf("%w: %w", ErrRefused, err)
 			}
 			return StepDone, r.gateDetail(st), nil
 		}); err != nil {
@@ -344,6 +346,7 @@ func (r *roller) run(ctx context.Context) error {
 		}
 		if err := r.step(ctx, stepFenceProd, r.fenceProduction); err != nil {
 			if r.fencedAt.IsZero() {
+				r.restoreEventScheduler(ctx)
 				return r.refuse(trimRefused(err))
 			}
 			return r.abort(ctx, err)
@@ -409,25 +412,38 @@ func (r *roller) run(ctx context.Context) error {
 		fallthrough
 	case phaseDone:
 		if ph == phaseDone {
-			if state, err := r.readMarker(ctx, r.req.Rollback); err != nil || state != cutoverCompleted {
+			rec, err := r.readCutoverRecord(ctx)
+			if err != nil || (rec.state != cutoverCompleted && rec.state != cutoverDiverged) {
 				reason := "production is read-only and the rollback target writable with no replication source, but the rollback target holds no record of a completed switchback cutover from this production (are the DSNs swapped?)"
 				r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: reason})
 				return r.refuse(reason)
 			}
+			// Report the cutover's positions and outage, not the servers'
+			// current ones.
+			r.target = rec.frozen
+			r.report.ProductionPosition, r.report.WriteUnavailableMS = rec.frozen.String(), rec.outageMS
+			if rec.promoted.File != "" {
+				r.report.RollbackPosition = rec.promoted.String()
+			}
 			r.runner.add(Step{Name: stepReset, Outcome: StepAlreadyDone, Detail: "rollback target is writable with no replication source: the cutover is complete"})
+			if rec.state == cutoverDiverged {
+				return r.diverged(rec.divergedTo)
+			}
+			// Until the old production follows the new one, it must not
+			// have moved since it was frozen: a write there now exists only
+			// there (and would hide in the reverse path's baseline).
+			if old, err := r.req.Production.ReplicaStatus(ctx); err != nil {
+				return err
+			} else if !old.Configured {
+				if err := r.checkDiverged(ctx); err != nil {
+					return err
+				}
+			}
 		}
 		if r.req.Reverse != nil {
 			if err := r.step(ctx, stepReverse, r.configureReverse); err != nil {
 				r.report.Outcome, r.report.Reason = OutcomeCompleted, "cutover done; reverse replication failed: "+err.Error()
 				return err
-			}
-		}
-		if ph == phaseDone {
-			// Report the cutover's positions and outage, not the servers'
-			// current ones.
-			if rec, err := r.readCutoverRecord(ctx); err == nil {
-				r.report.ProductionPosition, r.report.RollbackPosition = rec.frozen.String(), rec.promoted.String()
-				r.report.WriteUnavailableMS = rec.outageMS
 			}
 		}
 		r.report.Outcome = OutcomeCompleted
@@ -501,7 +517,7 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 	if reason := r.sourceMismatch(ctx, rs); reason != "" {
 		return reason
 	}
-	if problems := targetProblems(ctx, r.req.Production, r.req.Rollback, rs); len(problems) > 0 {
+	if problems := targetProblems(ctx, r.req.Production, r.req.Rollback, rs, r.lock.on(r.req.Production)); len(problems) > 0 {
 		return strings.Join(problems, "; ")
 	}
 	if err := r.req.ProductionFence.Check(ctx); err != nil {
@@ -538,7 +554,8 @@ func (r *roller) catchUpBeforeFence(ctx context.Context) string {
 	if err != nil {
 		return "cannot read production's binlog position: " + err.Error()
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
+	bound := min(r.req.MaxLag, r.req.CatchupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	start, lastProgress := time.Now(), time.Now()
 	tick := time.NewTicker(rollbackPollInterval)
@@ -568,8 +585,8 @@ func (r *roller) catchUpBeforeFence(ctx context.Context) string {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return "interrupted before fencing"
 			}
-			return fmt.Sprintf("the rollback target did not reach production's position of %s ago (%s) within --catchup-timeout %s (executed %s, IO thread read %s:%d): fencing now would take writes away for at least that long; find out why it is behind (a delay, a slow or blocked SQL thread, a slow network) and retry",
-				r.req.CatchupTimeout, goal, r.req.CatchupTimeout, rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos)
+			return fmt.Sprintf("the rollback target did not reach production's position of %s ago (%s) within %s (the lesser of --max-lag and --catchup-timeout; executed %s, IO thread read %s:%d): it is further behind than that, and fencing now would take writes away for at least that long; find out why (a delay, a slow or blocked SQL thread, a slow network) and retry",
+				bound, goal, bound, rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos)
 		case <-tick.C:
 		}
 	}
@@ -590,6 +607,7 @@ const (
 	cutoverStarted   = "started"
 	cutoverCompleted = "completed"
 	cutoverAborted   = "aborted"
+	cutoverDiverged  = "diverged"
 )
 
 // markCutover records the cutover's state on s (production before the
@@ -665,11 +683,14 @@ func (r *roller) gateDetail(st cutoverState) string {
 // statement waits for running transactions and table locks) and confirms
 // it reads back as fenced.
 func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, error) {
+	if err := r.lock.held(ctx); err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	// The marker, written while production is still writable, replicates
 	// to the rollback target: it is how a later run knows a fenced
 	// production was fenced by this cutover, and since when.
 	if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
-		return "", "", fmt.Errorf("%w: %v", ErrRefused, err)
+		return "", "", fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
 	defer cancel()
@@ -822,6 +843,9 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	} else if ComparePositions(pos, r.target) != 0 {
 		return "", "", fmt.Errorf("production's binlog moved from %s to %s (%s) after replication stopped: a writer bypasses the fence; nothing was promoted", r.target, pos, distance(r.target, pos))
 	}
+	if err := r.lock.held(ctx); err != nil {
+		return "", "", err
+	}
 	r.rollbackUnfenceTried = true
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
 		return "", "", err
@@ -837,18 +861,20 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 // target: where production was frozen, the rollback target's own position
 // when it became writable, and the write outage from the fence's start.
 type cutoverRecord struct {
-	frozen, promoted BinlogPosition
+	state            string
+	frozen, promoted BinlogPosition // promoted is empty when a kill lost it
 	outageMS         int64
+	divergedTo       string // production's position past frozen, when diverged
 }
 
-// readCutoverRecord returns the record of a completed cutover from
+// readCutoverRecord returns the record of a finished cutover from
 // production on the rollback target.
 func (r *roller) readCutoverRecord(ctx context.Context) (cutoverRecord, error) {
 	var rec cutoverRecord
 	var us sql.NullInt64
 	err := r.req.Rollback.db.QueryRowContext(ctx,
-		"SELECT production_file, production_position, promoted_file, promoted_position, TIMESTAMPDIFF(MICROSECOND, started_at, finished_at) FROM "+cutoverTable+" WHERE old_production = ? AND state = ? AND promoted_file <> ''",
-		r.req.Production.Addr, cutoverCompleted).Scan(&rec.frozen.File, &rec.frozen.Position, &rec.promoted.File, &rec.promoted.Position, &us)
+		"SELECT state, production_file, production_position, promoted_file, promoted_position, TIMESTAMPDIFF(MICROSECOND, started_at, finished_at), diverged_to FROM "+cutoverTable+" WHERE old_production = ? AND rollback_target = ?",
+		r.req.Production.Addr, r.req.Rollback.Addr).Scan(&rec.state, &rec.frozen.File, &rec.frozen.Position, &rec.promoted.File, &rec.promoted.Position, &us, &rec.divergedTo)
 	rec.outageMS = us.Int64 / 1000
 	return rec, err
 }
@@ -890,9 +916,27 @@ func (r *roller) checkDiverged(ctx context.Context) error {
 	if ComparePositions(pos, r.target) == 0 {
 		return nil
 	}
+	// A new binlog file (a restart, FLUSH LOGS) moves the position without
+	// a write: only transactions count.
+	if found, _, err := transactionEventsSince(ctx, r.req.Production, r.target, func(uint64) bool { return true }); err == nil && found == "" {
+		return nil
+	}
+	// Recorded, so that a re-run reports it again instead of "completed".
+	if _, err := r.req.Rollback.db.ExecContext(ctx,
+		"UPDATE "+cutoverTable+" /* switchback */ SET state = ?, diverged_to = ? WHERE old_production = ? AND rollback_target = ?",
+		cutoverDiverged, pos.String(), r.req.Production.Addr, r.req.Rollback.Addr); err != nil {
+		r.report.Reason = "; and it could not be recorded on the rollback target: " + err.Error()
+	}
+	return r.diverged(pos.String())
+}
+
+// diverged reports that production's binlog moved past its frozen position
+// (r.target) to movedTo after the rollback target was promoted.
+func (r *roller) diverged(movedTo string) error {
+	extra := r.report.Reason
 	r.report.Outcome = OutcomeDiverged
-	r.report.Reason = fmt.Sprintf("the rollback target is production now, but the old production's binlog moved from %s to %s (%s) as it was promoted: a writer bypassed the fence; those writes exist only on the old production: replay them by hand (mysqlbinlog --start-position=%d %s)",
-		r.target, pos, distance(r.target, pos), r.target.Position, r.target.File)
+	r.report.Reason = fmt.Sprintf("the rollback target is production now, but the old production's binlog moved from %s to %s after it was frozen: a writer bypassed the fence; those writes exist only on the old production: reconcile them by hand (mysqlbinlog --start-position=%d %s …), then set up the roll-forward path with switchback configure (--reverse refuses a diverged pair)",
+		r.target, movedTo, r.target.Position, r.target.File) + extra
 	return fmt.Errorf("%w: %s", ErrDiverged, r.report.Reason)
 }
 
@@ -909,9 +953,26 @@ func distance(a, b BinlogPosition) string {
 // through it.
 func (r *roller) stopEventScheduler(ctx context.Context) (StepOutcome, string, error) {
 	if _, err := r.req.Production.db.ExecContext(ctx, "SET GLOBAL event_scheduler = OFF"); err != nil {
-		return "", "", fmt.Errorf("%w: %s: SET GLOBAL event_scheduler = OFF: %v", ErrRefused, r.req.Production, err)
+		return "", "", fmt.Errorf("%w: %s: SET GLOBAL event_scheduler = OFF: %w", ErrRefused, r.req.Production, err)
 	}
+	r.eventsStopped = true
 	return StepDone, "event scheduler off (it stays off on the old production): " + strings.Join(r.bypass.Events, "; "), nil
+}
+
+// restoreEventScheduler turns production's event scheduler back on when
+// this run turned it off and the cutover did not happen.
+func (r *roller) restoreEventScheduler(ctx context.Context) {
+	if !r.eventsStopped {
+		return
+	}
+	_ = r.runner.run(context.WithoutCancel(ctx), stepRestartEvents, func(ctx context.Context) (StepOutcome, string, error) {
+		if _, err := r.req.Production.db.ExecContext(ctx, "SET GLOBAL event_scheduler = ON"); err != nil {
+			r.report.Reason += "; production's event scheduler is still OFF: turn it on by hand (SET GLOBAL event_scheduler = ON)"
+			return "", "", err
+		}
+		r.eventsStopped = false
+		return StepDone, "production's event scheduler is on again", nil
+	})
 }
 
 // killPrivilegedSessions ends, right after the fence, the sessions found
@@ -945,6 +1006,9 @@ func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, err
 	start := r.rollbackAtPromo
 	if start.File == "" {
 		rec, err := r.readCutoverRecord(ctx)
+		if err == nil && rec.promoted.File == "" {
+			err = errors.New("the run that promoted it was killed before recording it")
+		}
 		if err != nil {
 			return "", "", fmt.Errorf("the rollback target's position at the cutover is unknown (%v): switchback never guesses coordinates; configure reverse replication by hand with switchback configure", err)
 		}
@@ -1064,6 +1128,9 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	// Production is unfenced only once the rollback target is proven not
 	// promoted: read-only, with its replication source still configured.
 	confirmErr := r.runner.run(ctx, stepAbortConfirm, func(ctx context.Context) (StepOutcome, string, error) {
+		if err := r.lock.held(ctx); err != nil {
+			return "", "", err
+		}
 		on, err := r.req.RollbackFence.ReadOnly(ctx)
 		if err != nil {
 			return "", "", err
@@ -1094,7 +1161,10 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 		r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
 	}
 	if unfenceErr == nil {
-		_ = r.markCutover(ctx, r.req.Production, cutoverAborted)
+		if err := r.markCutover(ctx, r.req.Production, cutoverAborted); err != nil {
+			r.report.Reason += "; the aborted cutover could not be recorded (" + err.Error() + ")"
+		}
+		r.restoreEventScheduler(ctx)
 	}
 	if r.stoppedByUs {
 		err := r.runner.run(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {

@@ -3,7 +3,8 @@ package replication
 import (
 	"context"
 	"database/sql/driver"
-	"io"
+	"fmt"
+	"strconv"
 	"sync"
 )
 
@@ -52,19 +53,25 @@ func (c trackingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	defer rows.Close()
 	vals := make([]driver.Value, 1)
-	if err := rows.Next(vals); err != nil && err != io.EOF {
+	if err := rows.Next(vals); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, fmt.Errorf("read the new session's CONNECTION_ID(): %w", err)
 	}
+	var id int64
 	switch v := vals[0].(type) {
 	case int64:
-		c.own.add(v)
+		id = v
+	case uint64:
+		id = int64(v)
 	case []byte:
-		var id int64
-		for _, b := range v {
-			id = id*10 + int64(b-'0')
+		if id, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("read the new session's CONNECTION_ID(): %w", err)
 		}
-		c.own.add(id)
+	default:
+		conn.Close()
+		return nil, fmt.Errorf("read the new session's CONNECTION_ID(): unexpected %T", v)
 	}
+	c.own.add(id)
 	return conn, nil
 }

@@ -68,24 +68,55 @@ func replicaProblems(rs ReplicaStatus) []string {
 	return out
 }
 
+// binlogFilterProblems reads production's binlog status row (SHOW MASTER
+// STATUS / SHOW BINARY LOG STATUS): databases it leaves out of its binary
+// log never reach the rollback target. It is a pure function.
+func binlogFilterProblems(columns []string, row []sql.NullString) []string {
+	var out []string
+	for i, c := range columns {
+		if i >= len(row) {
+			break
+		}
+		if (strings.EqualFold(c, "Binlog_Do_DB") || strings.EqualFold(c, "Binlog_Ignore_DB")) && strings.TrimSpace(row[i].String) != "" {
+			out = append(out, fmt.Sprintf("production leaves databases out of its binary log (%s=%s): their writes never reach the rollback target; remove binlog-do-db / binlog-ignore-db (a restart)", c, row[i].String))
+		}
+	}
+	return out
+}
+
 // targetProblems lists why the rollback target cannot be trusted to hold
 // everything production wrote, beyond positions: replicaProblems, settings
 // that skip events, and errant transactions (its own writes). A check that
 // cannot be made is a problem too: what cannot be proven is not assumed.
-func targetProblems(ctx context.Context, prod, rb *Server, rs ReplicaStatus) []string {
+// held is switchback's lock on production when the caller holds it.
+func targetProblems(ctx context.Context, prod, rb *Server, rs ReplicaStatus, held *serverLock) []string {
 	out := replicaProblems(rs)
+	st := prod.Dialect.BinlogStatus(prod.Info)
+	if cols, rows, err := prod.queryRows(ctx, st); err != nil {
+		out = append(out, fmt.Sprintf("cannot read production's binlog filters (%s): %v", st.Display, err))
+	} else if len(rows) > 0 {
+		out = append(out, binlogFilterProblems(cols, rows[0])...)
+	}
+	if isMariaDBServer(rb) {
+		var mode string
+		if err := rb.db.QueryRowContext(ctx, "SELECT @@global.replicate_events_marked_for_skip").Scan(&mode); err != nil {
+			out = append(out, "cannot read the rollback target's replicate_events_marked_for_skip: "+err.Error())
+		} else if !strings.EqualFold(mode, "REPLICATE") {
+			out = append(out, "the rollback target drops events production marks with @@skip_replication (replicate_events_marked_for_skip="+mode+"): set it back to REPLICATE")
+		}
+	}
 	a, err := readApplySettings(ctx, rb)
 	if err != nil {
 		out = append(out, err.Error())
 	} else {
 		out = append(out, a.problems()...)
 	}
-	errant, err := errantTransactions(ctx, prod, rb)
+	errant, err := errantTransactions(ctx, prod, rb, held)
 	switch {
 	case err != nil:
 		out = append(out, err.Error())
 	case errant != "":
-		out = append(out, "the rollback target has writes of its own that production does not have ("+errant+"): a user that bypasses read_only wrote there; reconcile them by hand, or configure the rollback target again from a fresh copy")
+		out = append(out, "the rollback target has writes of its own that production does not have ("+errant+"): a user that bypasses read_only wrote there (maintenance such as ANALYZE, OPTIMIZE or FLUSH without NO_WRITE_TO_BINLOG counts too); find them in its binary log (mysqlbinlog), reconcile them by hand, or configure the rollback target again from a fresh copy")
 	}
 	return out
 }
