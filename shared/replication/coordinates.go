@@ -114,6 +114,9 @@ type BinlogEvent struct {
 	Pos    uint64
 	EndPos uint64
 	Type   string
+	// ServerID is the server id the event was logged with: the server
+	// where its transaction was first written.
+	ServerID uint64
 }
 
 // showBinaryLogs lists production's binary log files and their sizes.
@@ -159,10 +162,11 @@ func parseBinlogEvents(columns []string, rows [][]sql.NullString) ([]BinlogEvent
 			return nil, err
 		}
 		e := BinlogEvent{
-			File:   r.str(true, []string{"Log_name"}),
-			Pos:    r.uint(true, []string{"Pos"}),
-			Type:   r.str(true, []string{"Event_type"}),
-			EndPos: r.uint(true, []string{"End_log_pos"}),
+			File:     r.str(true, []string{"Log_name"}),
+			Pos:      r.uint(true, []string{"Pos"}),
+			Type:     r.str(true, []string{"Event_type"}),
+			EndPos:   r.uint(true, []string{"End_log_pos"}),
+			ServerID: r.uint(false, []string{"Server_id"}),
 		}
 		if err := r.err(); err != nil {
 			return nil, err

@@ -210,8 +210,8 @@ func TestParseBinlogEvents(t *testing.T) {
 		nullStrings("mysql-bin-changelog.000001", "678", "Annotate_rows", "7", "742", "INSERT INTO t VALUES (1)"),
 	})
 	want := []BinlogEvent{
-		{File: "mysql-bin-changelog.000001", Pos: 636, EndPos: 678, Type: "Gtid"},
-		{File: "mysql-bin-changelog.000001", Pos: 678, EndPos: 742, Type: "Annotate_rows"},
+		{File: "mysql-bin-changelog.000001", Pos: 636, EndPos: 678, Type: "Gtid", ServerID: 7},
+		{File: "mysql-bin-changelog.000001", Pos: 678, EndPos: 742, Type: "Annotate_rows", ServerID: 7},
 	}
 	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %+v, %v; want %+v", got, err, want)

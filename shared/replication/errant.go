@@ -230,85 +230,56 @@ const maxBaselineScan = 2_000_000
 // where the first transaction event (not a file-level one) logged by a
 // server id that match accepts is, "file:pos (type)", or "" when none is,
 // with the end of the last event read.
-func transactionEventsSince(ctx context.Context, rb *Server, from BinlogPosition, match func(serverID uint64) bool) (string, BinlogPosition, error) {
+func transactionEventsSince(ctx context.Context, s *Server, from BinlogPosition, match func(serverID uint64) bool) (string, BinlogPosition, error) {
 	end := from
-	files, err := binlogFiles(ctx, rb)
+	cols, rows, err := s.queryRows(ctx, showBinaryLogs())
 	if err != nil {
 		return "", end, err
 	}
-	i := slices.Index(files, from.File)
+	files, err := parseBinaryLogs(cols, rows)
+	if err != nil {
+		return "", end, fmt.Errorf("%s: %w", s, err)
+	}
+	i := slices.IndexFunc(files, func(f BinlogFile) bool { return f.Name == from.File })
 	if i < 0 {
-		return "", end, fmt.Errorf("cannot check %s's binary log from %s: that file is gone", rb, from)
+		return "", end, fmt.Errorf("cannot check %s's binary log from %s: that file is gone", s, from)
 	}
 	const page = 5000
 	scanned := 0
 	for _, file := range files[i:] {
-		if !reBinlogFile.MatchString(file) {
-			return "", end, fmt.Errorf("%s: unexpected binary log file name %q", rb, file)
-		}
-		pos := uint64(4)
-		if file == from.File {
-			pos = from.Position
+		at := BinlogPosition{File: file.Name, Position: 4}
+		if file.Name == from.File {
+			at.Position = from.Position
 		}
 		for {
-			rows, err := rb.db.QueryContext(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN '%s' FROM %d LIMIT %d", file, pos, page))
+			st, err := showBinlogEventsAt(at, page)
 			if err != nil {
-				return "", end, fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+				return "", end, err
 			}
-			n, found, next, err := scanTransactionEvents(rows, match)
+			cols, rows, err := s.queryRows(ctx, st)
 			if err != nil {
-				return "", end, fmt.Errorf("%s: read its binary log %s: %w", rb, file, err)
+				return "", end, err
 			}
-			if found != "" {
-				return file + ":" + found, end, nil
+			events, err := parseBinlogEvents(cols, rows)
+			if err != nil {
+				return "", end, fmt.Errorf("%s: %w", s, err)
 			}
-			if n > 0 {
-				end = BinlogPosition{File: file, Position: next}
+			for _, e := range events {
+				if match(e.ServerID) && !fileLevelEvent(e.Type) {
+					return fmt.Sprintf("%s:%d (%s)", file.Name, e.Pos, e.Type), end, nil
+				}
+				end = BinlogPosition{File: file.Name, Position: e.EndPos}
 			}
-			scanned += n
-			if scanned > maxBaselineScan {
-				return "", end, fmt.Errorf("cannot check %s's binary log: more than %d events since %s", rb, maxBaselineScan, from)
+			if scanned += len(events); scanned > maxBaselineScan {
+				return "", end, fmt.Errorf("cannot check %s's binary log: more than %d events since %s", s, maxBaselineScan, from)
 			}
-			if n < page {
+			if len(events) < page {
 				break
 			}
-			pos = next
+			at = end
 		}
 	}
 	return "", end, nil
-}
-
-// scanTransactionEvents reads SHOW BINLOG EVENTS rows: how many, the
-// position of the first transaction event whose server id match accepts
-// (or ""), and the end of the last event.
-func scanTransactionEvents(rows *sql.Rows, match func(serverID uint64) bool) (n int, found string, next uint64, err error) {
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return 0, "", 0, err
-	}
-	idx := map[string]int{}
-	for i, c := range cols {
-		idx[strings.ToLower(c)] = i
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return 0, "", 0, err
-		}
-		n++
-		sid, _ := strconv.ParseUint(vals[idx["server_id"]].String, 10, 64)
-		evType := vals[idx["event_type"]].String
-		if found == "" && match(sid) && !fileLevelEvent(evType) {
-			found = vals[idx["pos"]].String + " (" + evType + ")"
-		}
-		next, _ = strconv.ParseUint(vals[idx["end_log_pos"]].String, 10, 64)
-	}
-	return n, found, next, rows.Err()
 }
 
 // fileLevelEvent reports whether a binlog event type is written by the
@@ -319,30 +290,4 @@ func fileLevelEvent(t string) bool {
 		return true
 	}
 	return false
-}
-
-// binlogFiles lists s's binary log files, oldest first.
-func binlogFiles(ctx context.Context, s *Server) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, "SHOW BINARY LOGS")
-	if err != nil {
-		return nil, fmt.Errorf("%s: SHOW BINARY LOGS: %w", s, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		files = append(files, vals[0].String)
-	}
-	return files, rows.Err()
 }
