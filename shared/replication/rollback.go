@@ -111,7 +111,9 @@ type RollbackReport struct {
 	Reason  string `json:"reason"`
 	Steps   []Step `json:"steps"`
 	// WriteUnavailableMS is the time from production fenced to the rollback
-	// target writable (or, when aborted, to production unfenced again).
+	// target writable (or, when aborted, to production unfenced again),
+	// measured from the fence's start as recorded with the cutover marker,
+	// so a run that finishes a killed one reports the whole outage.
 	WriteUnavailableMS int64 `json:"write_unavailable_ms"`
 	// ProductionPosition is production's final binlog position, at which
 	// it was frozen.
@@ -545,7 +547,8 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 
 // catchUpBeforeFence proves, before anything is fenced, that the rollback
 // target applies production's writes now: it must execute up to the
-// position production has at this moment within CatchupTimeout. A target
+// position production has at this moment within the lesser of MaxLag and
+// CatchupTimeout. A target
 // that cannot (a delay, an IO thread far behind while seconds behind reads
 // 0, a blocked SQL thread) would keep production fenced for the whole
 // timeout and then abort. It returns why not, or "".
