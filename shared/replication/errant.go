@@ -176,15 +176,17 @@ func mariaDBErrant(target, production, baseline string) (string, error) {
 	}
 	var errant []string
 	for k, seq := range tgt {
-		known := max(prod[k], base[k])
-		if known >= seq {
+		if max(prod[k], base[k]) >= seq {
 			continue
 		}
-		has := "none from that server"
-		if known > 0 {
-			has = fmt.Sprintf("up to %d-%d-%d", k.domain, k.server, known)
+		known := "production has none from that server"
+		switch {
+		case prod[k] > 0 && prod[k] >= base[k]:
+			known = fmt.Sprintf("production has up to %d-%d-%d", k.domain, k.server, prod[k])
+		case base[k] > 0:
+			known = fmt.Sprintf("it had up to %d-%d-%d when switchback configured it", k.domain, k.server, base[k])
 		}
-		errant = append(errant, fmt.Sprintf("%d-%d-%d (production has %s)", k.domain, k.server, seq, has))
+		errant = append(errant, fmt.Sprintf("%d-%d-%d (%s)", k.domain, k.server, seq, known))
 	}
 	slices.Sort(errant)
 	if len(errant) == 0 {

@@ -14,7 +14,7 @@ func TestMariaDBErrant(t *testing.T) {
 		{"same history", "0-1-10,0-2-5", "0-1-10,0-2-7", "", ""},
 		{"own write on the target", "0-1-11,0-2-5", "0-1-10,0-2-7", "", "newest GTID 0-1-11 (production has up to 0-1-10)"},
 		{"known at configure", "0-1-11,0-2-5", "0-2-7", "0-1-11", ""},
-		{"written after configure", "0-1-12", "0-2-7", "0-1-11", "newest GTID 0-1-12 (production has up to 0-1-11)"},
+		{"written after configure", "0-1-12", "0-2-7", "0-1-11", "newest GTID 0-1-12 (it had up to 0-1-11 when switchback configured it)"},
 		{"unknown server", "0-9-3", "0-1-10", "", "newest GTID 0-9-3 (production has none from that server)"},
 		{"production's own id, ahead of production", "0-2-9", "0-2-7", "", "newest GTID 0-2-9 (production has up to 0-2-7)"},
 		{"empty target", "", "0-1-10", "", ""},
