@@ -1,0 +1,213 @@
+package orchestrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchback/switchback/shared/replication"
+)
+
+// ConfigureOutcome is what one configure run did.
+type ConfigureOutcome struct {
+	Deployment string `json:"deployment"`
+	// Outcome is "configured", "unchanged", "skipped" (another worker
+	// holds the lease, or the record is not ready), "needs-attention" or
+	// "failed".
+	Outcome string             `json:"outcome"`
+	Reason  string             `json:"reason,omitempty"`
+	Steps   []replication.Step `json:"steps"`
+}
+
+// Configure makes a deployment's rollback pair: under the deployment's
+// lease it resolves the clusters again, fences the old cluster through its
+// DB cluster parameter group and reads the fence back, deletes the
+// blue/green deployment (when configured to, never its target), and runs
+// replication.Configure from the recorded coordinates. Every step goes to
+// the history. A refusal (a default or shared parameter group, a target
+// that replicates from elsewhere, impossible coordinates) is
+// needs-attention; other failures leave the record configuring, for
+// Reconcile to retry once it stalls.
+func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (ConfigureOutcome, error) {
+	id := req.Deployment
+	out := ConfigureOutcome{Deployment: id, Steps: []replication.Step{}}
+	if id == "" || strings.HasPrefix(id, unmatchedPrefix) {
+		out.Outcome, out.Reason = "failed", "the request names no blue/green deployment"
+		return out, fmt.Errorf("configure: %s: %q", out.Reason, id)
+	}
+	lease, err := o.Store.AcquireLease(ctx, id, o.Actor, o.Settings.Lease)
+	if errors.Is(err, ErrLeaseHeld) {
+		out.Outcome, out.Reason = "skipped", err.Error()
+		o.log().Info("configure skipped: another worker holds the deployment", "deployment", id, "reason", err.Error())
+		return out, nil
+	}
+	if err != nil {
+		out.Outcome, out.Reason = "failed", err.Error()
+		return out, err
+	}
+	defer func() {
+		if err := o.Store.ReleaseLease(context.WithoutCancel(ctx), id, lease.Holder); err != nil {
+			o.log().Error("could not release the lease", "deployment", id, "error", err.Error())
+		}
+	}()
+	rec, err := o.Store.Get(ctx, id)
+	if err != nil {
+		out.Outcome, out.Reason = "failed", err.Error()
+		return out, err
+	}
+	switch {
+	case rec.Phase == PhaseConfigured:
+		out.Outcome, out.Reason = "unchanged", "already configured"
+		return out, nil
+	case rec.Phase == PhaseNeedsAttention:
+		out.Outcome, out.Reason = "skipped", "the deployment needs attention: "+rec.PhaseDetail
+		return out, nil
+	case !ready(rec):
+		out.Outcome, out.Reason = "skipped", "the record is not ready: "+missing(rec)
+		return out, nil
+	}
+	o.history(ctx, id, "configure", "started", fmt.Sprintf("from %s:%d", rec.Coords.File, rec.Coords.Position))
+	step := func(s replication.Step) {
+		out.Steps = append(out.Steps, s)
+		detail := s.Detail
+		if s.Error != "" {
+			detail = strings.TrimSpace(detail + " " + s.Error)
+		}
+		o.history(ctx, id, s.Name, string(s.Outcome), detail)
+	}
+	res, err := o.configure(ctx, rec, step)
+	switch {
+	case err == nil:
+		out.Outcome = res
+		if _, err := o.upsert(ctx, id, func(r *Record) error {
+			r.Phase, r.PhaseDetail = PhaseConfigured, ""
+			return nil
+		}); err != nil {
+			return out, err
+		}
+		o.history(ctx, id, "configure", "done", "rollback cluster "+rec.Rollback.ID+" replicates from "+rec.Production.ID)
+		return out, nil
+	case errors.Is(err, replication.ErrRefused), errors.Is(err, replication.ErrInvalidArgument):
+		out.Outcome, out.Reason = "needs-attention", err.Error()
+		return out, o.needsAttention(ctx, id, "configure refused: "+err.Error())
+	default:
+		out.Outcome, out.Reason = "failed", err.Error()
+		o.history(ctx, id, "configure", "failed", err.Error())
+		return out, err
+	}
+}
+
+// missing says what a record lacks to be configured.
+func missing(rec Record) string {
+	var m []string
+	if rec.Production == nil || rec.Rollback == nil {
+		m = append(m, "the clusters")
+	}
+	if rec.Status != StatusSwitchoverCompleted {
+		m = append(m, "a completed switchover (status "+rec.Status+")")
+	}
+	if rec.Coords == nil {
+		m = append(m, "the binlog coordinates")
+	}
+	return "no " + strings.Join(m, ", no ")
+}
+
+// configure runs the steps against the clusters; it returns the engine's
+// outcome ("configured" or "unchanged").
+func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(replication.Step)) (string, error) {
+	prodC, rbC := *rec.Production, *rec.Rollback
+	// Endpoints and parameter groups can change between the event and this
+	// run; the deployment may be gone (a previous run deleted it).
+	if d, err := o.Topology.Deployment(ctx, rec.Deployment); err == nil {
+		prodC, rbC = d.Production, d.Rollback
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	prodLogin, err := o.Credentials.Admin(ctx, prodC)
+	if err != nil {
+		return "", err
+	}
+	rbLogin, err := o.Credentials.Admin(ctx, rbC)
+	if err != nil {
+		return "", err
+	}
+	replPassword, err := o.Credentials.ReplicationPassword(ctx, prodC)
+	if err != nil {
+		return "", err
+	}
+	prod, err := o.Connect(ctx, "production", prodC, prodLogin)
+	if err != nil {
+		return "", err
+	}
+	defer prod.Close()
+	rb, err := o.Connect(ctx, "rollback target", rbC, rbLogin)
+	if err != nil {
+		return "", err
+	}
+	defer rb.Close()
+	fencer, err := o.Fencer(rbC, rb)
+	if err != nil {
+		return "", err
+	}
+	run := func(name string, fn func(context.Context) (replication.StepOutcome, string, error)) error {
+		start := o.now()
+		outcome, detail, err := fn(ctx)
+		s := replication.Step{Name: name, Outcome: outcome, Detail: detail, MS: o.now().Sub(start).Milliseconds()}
+		if err != nil {
+			s.Outcome, s.Error = replication.StepFailed, err.Error()
+		}
+		step(s)
+		return err
+	}
+	if err := run("fence rollback cluster (parameter group)", func(ctx context.Context) (replication.StepOutcome, string, error) {
+		if err := fencer.Check(ctx); err != nil {
+			return "", "", fmt.Errorf("%w: %w", replication.ErrRefused, err)
+		}
+		if on, err := fencer.ReadOnly(ctx); err != nil {
+			return "", "", err
+		} else if on {
+			return replication.StepAlreadyDone, "read_only is on in " + rbC.ParameterGroup + " and on the writer", nil
+		}
+		if err := fencer.SetReadOnly(ctx, true); err != nil {
+			return "", "", err
+		}
+		if on, err := fencer.ReadOnly(ctx); err != nil {
+			return "", "", err
+		} else if !on {
+			return "", "", errors.New("the rollback cluster's writer does not report read_only after the parameter group change")
+		}
+		return replication.StepDone, "read_only=1 in " + rbC.ParameterGroup + "; the writer reports it", nil
+	}); err != nil {
+		return "", err
+	}
+	if o.Settings.DeleteBlueGreen {
+		if err := run("delete blue/green deployment", func(ctx context.Context) (replication.StepOutcome, string, error) {
+			if err := o.Deleter.DeleteBlueGreenDeployment(ctx, rec.Deployment); err != nil {
+				return "", "", err
+			}
+			return replication.StepDone, rec.Deployment + " deleted (its clusters are kept)", nil
+		}); err != nil {
+			return "", err
+		}
+	}
+	wait := o.Settings.WaitTimeout
+	if wait == 0 {
+		wait = 2 * time.Minute
+	}
+	res, err := replication.Configure(ctx, replication.ConfigureRequest{
+		Production: prod, Rollback: rb, RollbackFence: fencer,
+		Start:               replication.BinlogPosition{File: rec.Coords.File, Position: rec.Coords.Position},
+		SourceHost:          prodC.Endpoint,
+		SourcePort:          prodC.Port,
+		ReplicationPassword: replPassword,
+		RetentionHours:      o.Settings.RetentionHours,
+		WaitTimeout:         wait,
+		OnStep:              step,
+	})
+	if err != nil {
+		return "", err
+	}
+	return res.Outcome, nil
+}
