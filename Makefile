@@ -4,7 +4,8 @@
 #   make demo   the main job, locally, no AWS needed
 #   make test   every test, including the integration tests against real MariaDB servers
 #
-# Both install what they need when it is missing: Go modules, and mariadb-server from apt.
+# Both install what they need when it is missing: Go modules, mariadb-server from apt, and
+# dynalite (a DynamoDB-compatible server for the state-store tests) from npm.
 
 GO      ?= go
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -18,8 +19,8 @@ TEST_TIMEOUT ?= 9m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-.PHONY: deps deps-go deps-mariadb
-deps: deps-go deps-mariadb ## install everything the tests and the demo need
+.PHONY: deps deps-go deps-mariadb deps-node
+deps: deps-go deps-mariadb deps-node ## install everything the tests and the demo need
 
 deps-go:
 	@$(GO) mod download
@@ -32,9 +33,29 @@ deps-mariadb:
 		echo "==> mariadb-server installed: $$(/usr/sbin/mariadbd --version)"; \
 	fi
 
-.PHONY: build
-build: deps-go ## build the switchback CLI into bin/
+# dynalite, pinned in tools/dynalite/package-lock.json. --ignore-scripts: its LevelDB
+# dependency ships prebuilt binaries (and dynalite keeps tables in memory anyway).
+DYNALITE := tools/dynalite/node_modules/.bin/dynalite
+deps-node:
+	@if [ -x $(DYNALITE) ]; then :; else \
+		echo "==> dynalite is missing: installing it from npm (a few seconds)"; \
+		npm ci --prefix tools/dynalite --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null && \
+		echo "==> dynalite installed: $$(node -p 'require("./tools/dynalite/node_modules/dynalite/package.json").version')"; \
+	fi
+
+# The Lambda functions, each built for linux/arm64 into build/<name>/bootstrap.
+FUNCTIONS := capture reconcile configure
+
+.PHONY: build build-functions
+build: deps-go build-functions ## the CLI into bin/, every Lambda function into build/<name>/bootstrap (linux/arm64)
 	$(GO) build -o bin/switchback ./cmd/switchback
+
+build-functions: deps-go
+	@for fn in $(FUNCTIONS); do \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
+		echo "build/$$fn/bootstrap  $$(du -h build/$$fn/bootstrap | cut -f1)"; \
+	done
 
 .PHONY: lint
 lint: deps-go ## go vet and gofmt

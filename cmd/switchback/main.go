@@ -49,6 +49,7 @@ func commands() []command {
 		{name: "status", summary: "tell whether rollback is possible now: threads, lag, probe, verdict", run: runStatus},
 		{name: "demo", summary: "switchover, then rollback under load with zero loss, on two local MariaDB servers", run: runDemo},
 		{name: "rollback", summary: "plan, or with --execute perform, the zero-loss cutover to the rollback target", run: runRollback},
+		{name: "history", summary: "show a deployment's record and step history from the state table (DynamoDB)", run: runHistory},
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 // adapter in shared/awsrds: DescribeBlueGreenDeployments,
 // DescribeDBClusters).
 type Topology interface {
-	// Deployment describes one deployment with both clusters resolved;
-	// an error wrapping ErrNotFound when RDS has no such deployment.
+	// Deployment describes one deployment with both clusters resolved
+	// (Production is the Target: the new production once Status is
+	// SWITCHOVER_COMPLETED); an error wrapping ErrNotFound when RDS has no
+	// such deployment or one of its clusters is gone.
 	Deployment(ctx context.Context, id string) (Deployment, error)
 	// Deployments lists every blue/green deployment whose Status is
 	// status, with both clusters resolved.
@@ -30,7 +32,8 @@ type RawEvent struct {
 // EventHistory reads past RDS events (DescribeEvents, at most 14 days back).
 type EventHistory interface {
 	// Events returns the events of the named sources of sourceType
-	// ("db-cluster" or "db-instance") since since, every page.
+	// ("db-cluster" or "db-instance") since since, every page; no sources
+	// means every source of that type.
 	Events(ctx context.Context, sourceType string, sources []string, since time.Time) ([]RawEvent, error)
 }
 

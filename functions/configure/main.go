@@ -1,0 +1,37 @@
+// Command configure is the Lambda function capture and reconcile invoke
+// for a deployment ({"deployment": "bgd-…"}): under the deployment's lease
+// it fences the old cluster through its DB cluster parameter group, deletes
+// the blue/green deployment once the fence is read back, and sets up
+// verified reverse replication from the recorded coordinates.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/switchback/switchback/functions/internal/wire"
+	"github.com/switchback/switchback/shared/lambdaenv"
+	"github.com/switchback/switchback/shared/orchestrate"
+)
+
+func main() {
+	rt, err := wire.Load(context.Background(), "configure", lambdaenv.Needs{Database: true})
+	if err != nil {
+		wire.Fail("configure", err)
+	}
+	lambda.Start(handler(rt))
+}
+
+func handler(rt *wire.Runtime) func(context.Context, orchestrate.ConfigureRequest) (orchestrate.ConfigureOutcome, error) {
+	return func(ctx context.Context, req orchestrate.ConfigureRequest) (orchestrate.ConfigureOutcome, error) {
+		o, log := rt.For(ctx, req.Deployment)
+		out, err := o.Configure(ctx, req)
+		if err != nil {
+			log.Error("configure failed", "outcome", out.Outcome, "error", err.Error())
+			return out, err
+		}
+		log.Info("configure finished", "outcome", out.Outcome, "reason", out.Reason)
+		return out, nil
+	}
+}

@@ -1,0 +1,107 @@
+// Package wire builds, once per cold start, what every switchback Lambda
+// function needs: its configuration from the environment, the AWS clients
+// from the SDK's default configuration (so AWS_ENDPOINT_URL and
+// AWS_ENDPOINT_URL_<SERVICE> point them at any AWS-compatible endpoint),
+// the adapters, a JSON logger, and the orchestrator they drive.
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/switchback/switchback/shared/awsclients"
+	"github.com/switchback/switchback/shared/awsrds"
+	"github.com/switchback/switchback/shared/dynamostate"
+	"github.com/switchback/switchback/shared/emf"
+	"github.com/switchback/switchback/shared/lambdaenv"
+	"github.com/switchback/switchback/shared/orchestrate"
+)
+
+// Runtime is one function's dependencies, built once per cold start.
+type Runtime struct {
+	Function string
+	Config   lambdaenv.Config
+	Log      *slog.Logger
+	base     orchestrate.Orchestrator
+}
+
+// Load reads the configuration (every problem named by its variable) and
+// builds the clients and adapters the function needs.
+func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime, error) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", function)
+	cfg, err := lambdaenv.FromOS(needs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: configuration: %w", function, err)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: AWS configuration: %w", function, err)
+	}
+	rdsClient := awsrds.New(rds.NewFromConfig(awsCfg))
+	rdsClient.Logger = log
+	o := orchestrate.Orchestrator{
+		Store:    dynamostate.New(dynamodb.NewFromConfig(awsCfg), cfg.Table),
+		Topology: rdsClient,
+		Events:   rdsClient,
+		Deleter:  rdsClient,
+		Fencer:   rdsClient.Fencer,
+		Notifier: awsclients.NewNotifier(sns.NewFromConfig(awsCfg), cfg.TopicARN),
+		Credentials: awsclients.NewSecrets(secretsmanager.NewFromConfig(awsCfg), awsclients.SecretsConfig{
+			AdminSecrets: cfg.AdminSecrets, ReplicationSecretARN: cfg.ReplicationSecretARN,
+		}),
+		OptedIn: cfg.OptedIn,
+		Settings: orchestrate.Settings{
+			DeleteBlueGreen: cfg.DeleteBlueGreen,
+			RetentionHours:  cfg.RetentionHours,
+			Lease:           cfg.Lease,
+			Stall:           cfg.Stall,
+		},
+	}
+	if needs.ConfigureFunction {
+		o.Invoker = awsclients.NewInvoker(lambda.NewFromConfig(awsCfg), cfg.ConfigureFunction)
+	}
+	if needs.Database {
+		if o.Connect, err = orchestrate.MySQLConnector(cfg.TLS, cfg.TLSCABundle); err != nil {
+			return nil, fmt.Errorf("%s: %w", function, err)
+		}
+	}
+	log.Info("cold start", "config", cfg)
+	return &Runtime{Function: function, Config: cfg, Log: log, base: o}, nil
+}
+
+// For returns the orchestrator for one invocation: its history entries name
+// the function and request id, its logs carry the request id (and the
+// deployment, when the caller knows it).
+func (r *Runtime) For(ctx context.Context, deployment string) (orchestrate.Orchestrator, *slog.Logger) {
+	requestID := "local"
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		requestID = lc.AwsRequestID
+	}
+	log := r.Log.With("request_id", requestID)
+	if deployment != "" {
+		log = log.With("deployment", deployment)
+	}
+	o := r.base
+	o.Actor, o.Log = r.Function+"/"+requestID, log
+	o.Metric = func(name string, value float64, deployment string) {
+		emf.Publish(ctx, log, deployment, map[string]float64{name: value})
+	}
+	return o, log
+}
+
+// Fail logs a cold-start failure and exits: Lambda reports it as an init
+// error.
+func Fail(function string, err error) {
+	slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("cold start failed", "function", function, "error", err.Error())
+	os.Exit(1)
+}

@@ -1,0 +1,69 @@
+package awsclients
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/switchback/switchback/shared/orchestrate"
+)
+
+// LambdaAPI is the part of *lambda.Client that Invoker uses.
+type LambdaAPI interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// Invoker implements orchestrate.Invoker: it invokes the configure function
+// asynchronously (InvocationType Event), so the caller does not wait for
+// the configuration; Lambda queues the event and retries a failed run.
+type Invoker struct {
+	api      LambdaAPI
+	function string
+}
+
+var _ orchestrate.Invoker = (*Invoker)(nil)
+
+// NewInvoker returns an Invoker of function (a name or ARN) through api.
+func NewInvoker(api LambdaAPI, function string) *Invoker {
+	return &Invoker{api: api, function: function}
+}
+
+// InvokeConfigure queues one configure run for req.Deployment. Lambda
+// accepts an Event invocation with 202; any other status, or a function
+// error, is an error.
+func (i *Invoker) InvokeConfigure(ctx context.Context, req orchestrate.ConfigureRequest) error {
+	if req.Deployment == "" {
+		return errors.New("invoke configure: the request names no deployment")
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("invoke configure for %s: %w", req.Deployment, err)
+	}
+	out, err := i.api.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   &i.function,
+		InvocationType: types.InvocationTypeEvent,
+		Payload:        payload,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke %s for deployment %s: %w", i.function, req.Deployment, err)
+	}
+	if out.FunctionError != nil {
+		return fmt.Errorf("invoke %s for deployment %s: function error %s: %s", i.function, req.Deployment, *out.FunctionError, clip(out.Payload, 512))
+	}
+	if out.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("invoke %s for deployment %s: Lambda answered status %d, want 202 (an accepted Event invocation)", i.function, req.Deployment, out.StatusCode)
+	}
+	return nil
+}
+
+func clip(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "..."
+}
