@@ -33,7 +33,9 @@ func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (orchestra
 		}
 		if err != nil {
 			log.Error("reconcile failed", "error", err.Error())
+			return rep, err
 		}
-		return rep, err
+		log.Info("reconcile finished", "deployments_acted_on", len(rep.Items))
+		return rep, nil
 	}
 }

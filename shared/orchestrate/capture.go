@@ -65,6 +65,17 @@ func (o *Orchestrator) captureSwitchover(ctx context.Context, fact rdsevent.Fact
 	default:
 		err = errors.New("the event names neither a blue/green deployment nor the new production cluster")
 	}
+	if errors.Is(err, ErrNotFound) && fact.Deployment != "" {
+		// Gone from RDS: configure deletes it once the old cluster is fenced.
+		if rec, gerr := o.Store.Get(ctx, fact.Deployment); gerr == nil {
+			res.Deployment, res.Action = rec.Deployment, "recorded"
+			o.log().Info("late event for a deployment RDS no longer has", "deployment", rec.Deployment, "phase", string(rec.Phase))
+			return res, nil
+		}
+		res.Action, res.Reason = "ignored", "deployment "+fact.Deployment+" is unknown to RDS and to switchback: "+err.Error()
+		o.log().Info("event ignored", "deployment", fact.Deployment, "reason", res.Reason)
+		return res, nil
+	}
 	if err != nil {
 		return res, fmt.Errorf("resolve the deployment of a %s event: %w", fact.Kind, err)
 	}
@@ -93,6 +104,9 @@ func (o *Orchestrator) captureCoordinates(ctx context.Context, fact rdsevent.Fac
 	res := CaptureResult{Fact: fact}
 	c := Coordinates{File: fact.BinlogFile, Position: fact.BinlogPosition, Message: fact.Message, Source: fact.SourceID, Time: fact.Time.UTC(), Via: "event"}
 	d, err := o.findDeployment(ctx, fact.SourceID)
+	if errors.Is(err, ErrNotFound) {
+		d, err = o.findRecordedDeployment(ctx, fact.SourceID)
+	}
 	if errors.Is(err, ErrNotFound) {
 		id := unmatchedPrefix + fact.SourceID
 		res.Deployment, res.Action = id, "recorded"
@@ -198,6 +212,30 @@ func (o *Orchestrator) findDeployment(ctx context.Context, source string) (Deplo
 		}
 	}
 	return newest, nil
+}
+
+// findRecordedDeployment finds, among the records, the deployment whose new
+// production is source: RDS no longer lists a deployment configure has
+// deleted, and late or duplicated events still name its clusters.
+func (o *Orchestrator) findRecordedDeployment(ctx context.Context, source string) (Deployment, error) {
+	recs, err := o.Store.List(ctx)
+	if err != nil {
+		return Deployment{}, err
+	}
+	var found *Deployment
+	for _, r := range recs {
+		if r.Production == nil || r.Rollback == nil || strings.HasPrefix(r.Deployment, unmatchedPrefix) {
+			continue
+		}
+		d := Deployment{ID: r.Deployment, Status: r.Status, CreateTime: r.CreateTime, Production: *r.Production, Rollback: *r.Rollback}
+		if matchesSource(d, source) && (found == nil || d.CreateTime.After(found.CreateTime)) {
+			found = &d
+		}
+	}
+	if found == nil {
+		return Deployment{}, fmt.Errorf("%w: no deployment, listed or recorded, has %q in its new production", ErrNotFound, source)
+	}
+	return *found, nil
 }
 
 // adoptUnmatched folds coordinates recorded as unmatched into d's record

@@ -1,0 +1,323 @@
+// Package awstest builds, for tests, one switched-over Aurora blue/green
+// deployment as switchback's functions see it: two real MariaDB servers
+// (shared/sandbox: blue renamed orders-prod-old1, green now orders-prod),
+// the RDS, Secrets Manager, SNS and Lambda APIs served by the local fakes
+// of shared/awsfake (real wire formats, real SDK), and a real
+// DynamoDB-compatible store (dynalite). Tests drive it in process through
+// an orchestrator built from the real adapters, or run the real function
+// binaries against it (Env).
+package awstest
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchback/switchback/shared/awsclients"
+	"github.com/switchback/switchback/shared/awsfake"
+	"github.com/switchback/switchback/shared/awsrds"
+	"github.com/switchback/switchback/shared/dynalitetest"
+	"github.com/switchback/switchback/shared/dynamostate"
+	"github.com/switchback/switchback/shared/orchestrate"
+	"github.com/switchback/switchback/shared/replication"
+	"github.com/switchback/switchback/shared/sandbox"
+)
+
+// World is one switched-over deployment and the AWS endpoints around it.
+type World struct {
+	t           *testing.T
+	Blue, Green *sandbox.Server
+	// Coords are green's binlog coordinates at the switchover.
+	Coords sandbox.Coordinates
+	RDS    *awsfake.RDS
+	Lambda *awsfake.Lambda
+	SNS    *awsfake.SNS
+	SM     *awsfake.SecretsManager
+	Store  *dynamostate.Store
+	// DynamoEndpoint is dynalite's URL; SecretARN the admin secret's.
+	DynamoEndpoint string
+	SecretARN      string
+	// Orch is an orchestrator built from the real adapters pointed at the
+	// fakes, as the functions build it (actor "test").
+	Orch        orchestrate.Orchestrator
+	invocations int // configure invocations already run by Drain
+	mu          sync.Mutex
+}
+
+// The world's names.
+const (
+	DeploymentID  = "bgd-4kq8w2m7r1x9zt3c"
+	ProdID        = "orders-prod"
+	OldID         = "orders-prod-old1"
+	ProdWriter    = "orders-prod-instance-1"
+	OldWriter     = "orders-prod-instance-1-old1"
+	GreenWriter   = "orders-prod-instance-1-green-8kq2zt" // the writer's name before the rename
+	OldGroup      = "orders-prod-old1-params"
+	ConfigureFn   = "switchback-configure"
+	TopicARN      = "arn:aws:sns:us-east-1:123456789012:switchback-oncall"
+	AccountPrefix = "arn:aws:rds:us-east-1:123456789012:"
+	AdminUser     = "admin"
+	AdminPassword = "Adm1n-Secret-pw"
+	Table         = "switchback-test"
+)
+
+// New builds the world; everything stops with the test.
+func New(t *testing.T) *World {
+	t.Helper()
+	servers := sandbox.StartT(t, 2, sandbox.Options{})
+	w := &World{t: t, Blue: servers[0], Green: servers[1]}
+	coords, err := sandbox.SimulateSwitchover(t.Context(), w.Blue, w.Green, func(db *sql.DB) error {
+		for _, q := range []string{
+			"CREATE USER '" + AdminUser + "'@'%' IDENTIFIED BY '" + AdminPassword + "'",
+			"GRANT ALL ON *.* TO '" + AdminUser + "'@'%' WITH GRANT OPTION",
+			"CREATE DATABASE shop",
+			"CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(64) NOT NULL)",
+			"INSERT INTO shop.orders VALUES (1, 'seed')",
+		} {
+			if _, err := db.Exec(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Coords = coords
+	// Writes on the new production after the switchover: replication must
+	// bring them to the old cluster.
+	w.Green.ExecT(t, "INSERT INTO shop.orders VALUES (2, 'after switchover')")
+
+	w.RDS = awsfake.StartRDS(t)
+	w.RDS.AddParameterGroup(OldGroup, map[string]string{"read_only": "0"})
+	w.RDS.AddParameterGroup("orders-prod-params", map[string]string{"read_only": "0"})
+	blueDB := w.Blue.DBT(t)
+	w.RDS.OnModifyDBClusterParameterGroup = func(group string, params []awsfake.RDSParameter) error {
+		if group != OldGroup {
+			return fmt.Errorf("switchback changed parameter group %s, not the rollback cluster's", group)
+		}
+		for _, p := range params {
+			if p.Name == "read_only" {
+				_, err := blueDB.Exec("SET GLOBAL read_only = " + p.Value)
+				return err
+			}
+		}
+		return nil
+	}
+	tags := map[string]string{"switchback:enabled": "true", "team": "orders"}
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: ProdID, Engine: "aurora-mysql", EngineVersion: "8.0.mysql_aurora.3.08.0",
+		Endpoint: w.Green.Host, Port: w.Green.Port, ParameterGroup: "orders-prod-params", Tags: tags,
+		Members: []awsfake.RDSClusterMember{{Instance: ProdWriter, Writer: true}}})
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: OldID, Engine: "aurora-mysql", EngineVersion: "5.7.mysql_aurora.2.12.1",
+		Endpoint: w.Blue.Host, Port: w.Blue.Port, ParameterGroup: OldGroup, Tags: tags,
+		Members: []awsfake.RDSClusterMember{{Instance: OldWriter, Writer: true}}})
+	w.RDS.AddDeployment(awsfake.RDSDeployment{ID: DeploymentID, Name: "orders-upgrade",
+		Source: AccountPrefix + "cluster:" + OldID, Target: AccountPrefix + "cluster:" + ProdID,
+		Status: orchestrate.StatusSwitchoverCompleted, CreateTime: time.Now().Add(-2 * time.Hour),
+		Switchover: []awsfake.RDSSwitchoverDetail{
+			{SourceMember: AccountPrefix + "cluster:" + OldID, TargetMember: AccountPrefix + "cluster:" + ProdID, Status: orchestrate.StatusSwitchoverCompleted},
+			{SourceMember: AccountPrefix + "db:" + OldWriter, TargetMember: AccountPrefix + "db:" + ProdWriter, Status: orchestrate.StatusSwitchoverCompleted},
+		}})
+
+	w.SM = awsfake.StartSecretsManager(t)
+	secret, _ := json.Marshal(map[string]string{"username": AdminUser, "password": AdminPassword})
+	arn := w.SM.PutSecret("orders-admin", string(secret))
+	w.SecretARN = arn
+	w.SNS = awsfake.StartSNS(t)
+	w.SNS.AddTopic(TopicARN)
+	w.Lambda = awsfake.StartLambda(t)
+	w.Lambda.AddFunction(ConfigureFn)
+
+	db := dynalitetest.Start(t)
+	w.DynamoEndpoint = db.Endpoint
+	if err := dynamostate.CreateTable(t.Context(), db.Client, Table); err != nil {
+		t.Fatal(err)
+	}
+	w.Store = dynamostate.New(db.Client, Table)
+	rdsClient := awsrds.New(w.RDS.Client())
+	connect, err := orchestrate.MySQLConnector(orchestrate.TLSOff, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Orch = orchestrate.Orchestrator{
+		Store: w.Store, Topology: rdsClient, Events: rdsClient, Deleter: rdsClient,
+		Fencer: func(c orchestrate.Cluster, s *replication.Server) (replication.Fencer, error) {
+			f, err := rdsClient.Fencer(c, s)
+			if pg, ok := f.(*awsrds.ParameterGroupFencer); ok {
+				pg.PollInterval = 20 * time.Millisecond
+			}
+			return f, err
+		},
+		Notifier:    awsclients.NewNotifier(w.SNS.Client(), TopicARN),
+		Invoker:     awsclients.NewInvoker(w.Lambda.Client(), ConfigureFn),
+		Credentials: awsclients.NewSecrets(w.SM.Client(), awsclients.SecretsConfig{AdminSecrets: map[string]string{ProdID: arn, OldID: arn}}),
+		Connect:     connect,
+		OptedIn: func(id string, tags map[string]string) (bool, string) {
+			return tags["switchback:enabled"] == "true", "tag switchback:enabled"
+		},
+		Actor:    "test",
+		Settings: orchestrate.Settings{DeleteBlueGreen: true, RetentionHours: 24, Lease: time.Minute, Stall: time.Minute, WaitTimeout: 20 * time.Second},
+	}
+	return w
+}
+
+// Events, shaped as EventBridge delivers them (events/ holds the originals).
+// SwitchoverEvent is RDS-EVENT-0248 for the deployment.
+func (w *World) SwitchoverEvent() []byte {
+	return []byte(`{"version":"0","id":"e-0248","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:13Z","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"2026-03-10T09:01:13.100Z","Message":"Switchover completed on blue/green deployment.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0248"}}`)
+}
+
+// ClusterSwitchoverEvent is RDS-EVENT-0260 for the deployment.
+func (w *World) ClusterSwitchoverEvent() []byte {
+	return []byte(`{"version":"0","id":"e-0260","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:12Z","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"2026-03-10T09:01:12.774Z","Message":"Switchover from DB cluster orders-prod to orders-prod-green-3rnukl completed. Renamed orders-prod to orders-prod-old1 and orders-prod-green-3rnukl to orders-prod.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0260"}}`)
+}
+
+// CoordinatesMessage is the coordinates message RDS writes.
+func (w *World) CoordinatesMessage(file string, pos uint64) string {
+	return fmt.Sprintf("Binary log coordinates in green environment after switchover: file %s and position %d.", file, pos)
+}
+
+// CoordinatesEvent is the coordinates message as a cluster event (source
+// the new production) or an instance event (source the green writer's name
+// before the rename, as RDS sends it).
+func (w *World) CoordinatesEvent(instance bool, file string, pos uint64) []byte {
+	detailType, sourceType, source, kind := "RDS DB Cluster Event", "CLUSTER", ProdID, "cluster"
+	if instance {
+		detailType, sourceType, source, kind = "RDS DB Instance Event", "DB_INSTANCE", GreenWriter, "db"
+	}
+	return []byte(`{"version":"0","id":"e-coords-` + kind + `","detail-type":"` + detailType + `","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:10Z","region":"us-east-1","resources":["` + AccountPrefix + kind + `:` + source + `"],"detail":{"EventCategories":["notification"],"SourceType":"` + sourceType + `","SourceArn":"` + AccountPrefix + kind + `:` + source + `","Date":"2026-03-10T09:01:10.487Z","Message":"` + w.CoordinatesMessage(file, pos) + `","SourceIdentifier":"` + source + `"}}`)
+}
+
+// Capture runs capture in process and fails the test on an error.
+func (w *World) Capture(event []byte) orchestrate.CaptureResult {
+	w.t.Helper()
+	res, err := w.Orch.Capture(w.t.Context(), event)
+	if err != nil {
+		w.t.Fatalf("capture: %v (%+v)", err, res)
+	}
+	return res
+}
+
+// Drain runs the configure invocations capture and reconcile made, as
+// Lambda would run them, and returns their outcomes.
+func (w *World) Drain() []orchestrate.ConfigureOutcome {
+	w.t.Helper()
+	var outs []orchestrate.ConfigureOutcome
+	calls := w.Lambda.Calls(ConfigureFn)
+	for _, c := range calls[w.invocations:] {
+		if c.InvocationType != "Event" {
+			w.t.Fatalf("configure invoked with type %q, not Event", c.InvocationType)
+		}
+		var req orchestrate.ConfigureRequest
+		if err := json.Unmarshal(c.Payload, &req); err != nil {
+			w.t.Fatal(err)
+		}
+		out, err := w.Orch.Configure(w.t.Context(), req)
+		if err != nil {
+			w.t.Fatalf("configure: %v (%+v)", err, out)
+		}
+		outs = append(outs, out)
+	}
+	w.invocations = len(calls)
+	return outs
+}
+
+// AssertConfiguredOnce checks the end state: the record configured from
+// the right coordinates, exactly one configure run that set up
+// replication, the old cluster fenced through its parameter group and
+// replicating the new production's writes, and the deployment deleted.
+func (w *World) AssertConfiguredOnce(want sandbox.Coordinates) {
+	w.t.Helper()
+	ctx := w.t.Context()
+	rec, err := w.Store.Get(ctx, DeploymentID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if rec.Phase != orchestrate.PhaseConfigured || rec.Coords == nil || rec.Coords.File != want.File || rec.Coords.Position != want.Position {
+		w.t.Fatalf("record: phase %q (%s), coordinates %+v; want configured from %s:%d", rec.Phase, rec.PhaseDetail, rec.Coords, want.File, want.Position)
+	}
+	hist, err := w.Store.History(ctx, DeploymentID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	started := 0
+	for _, h := range hist {
+		if h.Step == "set source and start replication" && h.Outcome == string(replication.StepDone) {
+			started++
+			if !strings.Contains(h.Detail, fmt.Sprintf("%s:%d", want.File, want.Position)) {
+				w.t.Errorf("replication set up from %q; want %s:%d", h.Detail, want.File, want.Position)
+			}
+		}
+	}
+	if started != 1 {
+		w.t.Fatalf("replication was set up %d times; want exactly once. History:\n%s", started, describeHistory(hist))
+	}
+	if w.RDS.HasDeployment(DeploymentID) {
+		w.t.Error("the blue/green deployment was not deleted")
+	}
+	if got := w.RDS.ParameterGroup(OldGroup)["read_only"]; got != "1" {
+		w.t.Errorf("rollback cluster's parameter group read_only = %q; want 1", got)
+	}
+	for _, c := range w.RDS.Calls("DeleteBlueGreenDeployment") {
+		if c.Params.Get("DeleteTarget") == "true" {
+			w.t.Errorf("DeleteBlueGreenDeployment with DeleteTarget: %+v", c.Params)
+		}
+	}
+	blueDB := w.Blue.DBT(w.t)
+	WaitRow(w.t, blueDB, "SELECT item FROM shop.orders WHERE id = 2", "after switchover")
+	w.Green.ExecT(w.t, fmt.Sprintf("INSERT INTO shop.orders VALUES (%d, 'replicated')", 100+w.invocations))
+	WaitRow(w.t, blueDB, fmt.Sprintf("SELECT item FROM shop.orders WHERE id = %d", 100+w.invocations), "replicated")
+}
+
+func describeHistory(h []orchestrate.HistoryEntry) string {
+	var b strings.Builder
+	for _, e := range h {
+		fmt.Fprintf(&b, "  %s %-40s %-12s %s\n", e.Time.Format("15:04:05.000"), e.Step, e.Outcome, e.Detail)
+	}
+	return b.String()
+}
+
+// waitRow waits until query returns want on db.
+func WaitRow(t *testing.T, db *sql.DB, query, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got sql.NullString
+		err := db.QueryRow(query).Scan(&got)
+		if err == nil && got.String == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never returned %q (last %q, %v)", query, want, got.String, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
+
+// Env is the environment that points a function binary at the world: the
+// AWS endpoints (AWS_ENDPOINT_URL_<SERVICE>, read by the SDK's default
+// configuration) and switchback's own variables.
+func (w *World) Env() []string {
+	return []string{
+		w.RDS.EndpointEnv(), w.SM.EndpointEnv(), w.SNS.EndpointEnv(), w.Lambda.EndpointEnv(),
+		"AWS_ENDPOINT_URL_DYNAMODB=" + w.DynamoEndpoint,
+		"SWITCHBACK_TABLE=" + Table,
+		"SWITCHBACK_TOPIC_ARN=" + TopicARN,
+		"SWITCHBACK_CONFIGURE_FUNCTION=" + ConfigureFn,
+		"SWITCHBACK_ADMIN_SECRETS=" + ProdID + "=" + w.SecretARN + "," + OldID + "=" + w.SecretARN,
+		"SWITCHBACK_TLS=off",
+		"SWITCHBACK_RETENTION_HOURS=24",
+		"SWITCHBACK_LEASE_SECONDS=" + strconv.Itoa(60),
+	}
+}
+
+// SkipInvocations marks the configure invocations made so far as run, for
+// a test that runs configure itself.
+func (w *World) SkipInvocations() {
+	w.invocations = len(w.Lambda.Calls(ConfigureFn))
+}
