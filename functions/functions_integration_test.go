@@ -9,8 +9,12 @@ package functions_test
 
 import (
 	"encoding/json"
+	"io/fs"
+	"path"
 	"strings"
 	"testing"
+
+	fixtures "github.com/switchback/switchback/events"
 
 	"github.com/switchback/switchback/shared/awstest"
 	"github.com/switchback/switchback/shared/lambdatest"
@@ -66,7 +70,7 @@ func TestIntegrationFunctionBinaries(t *testing.T) {
 	}
 
 	for name, f := range map[string]*lambdatest.Function{"capture": capture, "configure": configure, "reconcile": reconcile} {
-		logs := f.Output()
+		logs := f.Stop().Output // after the process ended: every line copied
 		if strings.Contains(logs, awstest.AdminPassword) {
 			t.Errorf("%s logged the admin password", name)
 		}
@@ -100,5 +104,72 @@ func TestIntegrationFunctionConfigurationErrors(t *testing.T) {
 		if !strings.Contains(exit.Output, want) {
 			t.Errorf("cold start error does not name %s:\n%s", want, exit.Output)
 		}
+	}
+}
+
+// Every fixture in events/ (the story of deployment bgd-4kq8w2m7r1x9zt3c,
+// plus events switchback ignores and malformed ones) goes through the
+// capture binary in order. None fails the invocation (a malformed event
+// is dropped, not retried); events that do not concern configure are
+// ignored with a reason; and since the fixtures' cluster and instance
+// coordinates disagree, the deployment ends in needs-attention, on-call is
+// told, and the configure run capture asked for does nothing.
+func TestIntegrationCaptureEveryFixture(t *testing.T) {
+	w := awstest.New(t)
+	capture := lambdatest.Start(t, lambdatest.Build(t, "./capture"), w.Env())
+	var names []string
+	for _, dir := range []string{".", "malformed"} {
+		entries, err := fs.ReadDir(fixtures.FS, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			// Lambda refuses a payload that is not JSON at Invoke
+			// (InvalidRequestContentException): it never reaches a function.
+			if strings.HasSuffix(e.Name(), ".json") && e.Name() != "not-json.json" {
+				names = append(names, path.Join(dir, e.Name()))
+			}
+		}
+	}
+	if len(names) < 15 {
+		t.Fatalf("only %d fixtures found", len(names))
+	}
+	for _, name := range names {
+		body, err := fs.ReadFile(fixtures.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := capture.Invoke(body)
+		if err != nil || res.Error != nil {
+			t.Fatalf("%s: capture failed: %v %+v\n%s", name, err, res.Error, capture.Output())
+		}
+		var out orchestrate.CaptureResult
+		if err := json.Unmarshal(res.Response, &out); err != nil {
+			t.Fatalf("%s: %s (%v)", name, res.Response, err)
+		}
+		if out.Action == "ignored" && out.Reason == "" {
+			t.Errorf("%s: ignored without a reason", name)
+		}
+		if strings.HasPrefix(name, "malformed/") && out.Action != "ignored" {
+			t.Errorf("%s: %+v; want ignored", name, out)
+		}
+	}
+	rec, err := w.Store.Get(t.Context(), awstest.DeploymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Phase != orchestrate.PhaseNeedsAttention || !strings.Contains(rec.PhaseDetail, "mysql-bin-changelog.000003:40134574") || !strings.Contains(rec.PhaseDetail, "mysql-bin-changelog.000017:1574") {
+		t.Fatalf("record phase %q, detail %q; want needs-attention naming both coordinates", rec.Phase, rec.PhaseDetail)
+	}
+	if msgs := w.SNS.Published(awstest.TopicARN); len(msgs) != 1 {
+		t.Fatalf("%d notifications; want 1", len(msgs))
+	}
+	for _, out := range w.Drain() {
+		if out.Outcome != "skipped" {
+			t.Fatalf("configure for a deployment that needs attention: %+v; want skipped", out)
+		}
+	}
+	if replicas, err := w.Blue.DBT(t).Query("SHOW ALL SLAVES STATUS"); err != nil || replicas.Next() {
+		t.Fatalf("the rollback cluster replicates (%v) although the coordinates conflict", err)
 	}
 }

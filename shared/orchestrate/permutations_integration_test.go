@@ -138,6 +138,10 @@ func TestIntegrationCoordinatesNotFoundNeedsAttention(t *testing.T) {
 	}
 	// Later than the stall limit: reconcile takes the record up.
 	w.Orch.Now = func() time.Time { return time.Now().Add(2 * w.Orch.Settings.Stall) }
+	var metrics []string
+	w.Orch.Metric = func(name string, value float64, deployment string) {
+		metrics = append(metrics, fmt.Sprintf("%s=%g %s", name, value, deployment))
+	}
 	rep, err := w.Orch.Reconcile(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +149,9 @@ func TestIntegrationCoordinatesNotFoundNeedsAttention(t *testing.T) {
 	rec, err := w.Store.Get(t.Context(), awstest.DeploymentID)
 	if err != nil || rec.Phase != orchestrate.PhaseNeedsAttention || !strings.Contains(rec.PhaseDetail, "never guesses") {
 		t.Fatalf("record %+v (%v); report %+v; want needs-attention", rec, err, rep)
+	}
+	if want := "NeedsAttention=1 " + awstest.DeploymentID; len(metrics) != 1 || metrics[0] != want {
+		t.Fatalf("metrics %q; want [%s]", metrics, want)
 	}
 	msgs := w.SNS.Published(awstest.TopicARN)
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, awstest.DeploymentID) {
