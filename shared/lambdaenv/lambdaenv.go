@@ -36,6 +36,11 @@ const (
 	EnvLeaseSeconds         = "SWITCHBACK_LEASE_SECONDS"
 	EnvStallMinutes         = "SWITCHBACK_STALL_MINUTES"
 	EnvMaxLagSeconds        = "SWITCHBACK_MAX_LAG_SECONDS"
+	// Part 2 (monitor, rollback, preflight, teardown).
+	EnvMinHeadroomHours          = "SWITCHBACK_MIN_HEADROOM_HOURS"
+	EnvMonitorConcurrency        = "SWITCHBACK_MONITOR_CONCURRENCY"
+	EnvMonitorPairTimeoutSeconds = "SWITCHBACK_MONITOR_PAIR_TIMEOUT_SECONDS"
+	EnvRollbackWindowHours       = "SWITCHBACK_ROLLBACK_WINDOW_HOURS"
 )
 
 // TLS modes for connections to the clusters (SWITCHBACK_TLS). They are the
@@ -61,6 +66,16 @@ const (
 	DefaultLease          = 900 * time.Second
 	DefaultStall          = 15 * time.Minute
 	DefaultMaxLag         = 5 * time.Second
+	// DefaultMinHeadroom is the binlog retention headroom below which the
+	// rollback is not ready (the oldest binlog it needs may soon be purged).
+	DefaultMinHeadroom = 24 * time.Hour
+	// DefaultMonitorConcurrency pairs are observed at once; each within
+	// DefaultMonitorPairTimeout.
+	DefaultMonitorConcurrency = 4
+	DefaultMonitorPairTimeout = 20 * time.Second
+	// DefaultRollbackWindow is how long after configure the rollback path
+	// stays open before teardown closes it (0 would mean never).
+	DefaultRollbackWindow = 168 * time.Hour
 )
 
 // Bounds of the numeric variables.
@@ -140,6 +155,20 @@ type Config struct {
 	// still count as caught up (SWITCHBACK_MAX_LAG_SECONDS, 0 to 3600,
 	// default 5).
 	MaxLag time.Duration
+	// MinHeadroom is the binlog retention headroom under which the monitor
+	// says the rollback is not ready (SWITCHBACK_MIN_HEADROOM_HOURS, 0 to
+	// 2160, default 24).
+	MinHeadroom time.Duration
+	// MonitorConcurrency is how many pairs the monitor observes at once
+	// (SWITCHBACK_MONITOR_CONCURRENCY, 1 to 64, default 4), each within
+	// MonitorPairTimeout (SWITCHBACK_MONITOR_PAIR_TIMEOUT_SECONDS, 1 to 300,
+	// default 20).
+	MonitorConcurrency int
+	MonitorPairTimeout time.Duration
+	// RollbackWindow is how long after configure the rollback path stays
+	// open before teardown closes it (SWITCHBACK_ROLLBACK_WINDOW_HOURS, 0
+	// to 2160, default 168; 0 keeps it open until teardown is invoked).
+	RollbackWindow time.Duration
 }
 
 // Needs says which optional variables a function requires.
@@ -211,6 +240,10 @@ func Load(getenv func(string) string, needs Needs) (Config, error) {
 	c.Lease = l.duration(EnvLeaseSeconds, time.Second, DefaultLease, minLease, maxLease)
 	c.Stall = l.duration(EnvStallMinutes, time.Minute, DefaultStall, time.Minute, maxStall)
 	c.MaxLag = l.duration(EnvMaxLagSeconds, time.Second, DefaultMaxLag, 0, maxMaxLag)
+	c.MinHeadroom = l.duration(EnvMinHeadroomHours, time.Hour, DefaultMinHeadroom, 0, time.Duration(maxRetentionHours)*time.Hour)
+	c.MonitorConcurrency = l.integer(EnvMonitorConcurrency, DefaultMonitorConcurrency, 1, 64)
+	c.MonitorPairTimeout = l.duration(EnvMonitorPairTimeoutSeconds, time.Second, DefaultMonitorPairTimeout, time.Second, 5*time.Minute)
+	c.RollbackWindow = l.duration(EnvRollbackWindowHours, time.Hour, DefaultRollbackWindow, 0, time.Duration(maxRetentionHours)*time.Hour)
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
 	}

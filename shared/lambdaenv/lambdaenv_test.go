@@ -30,18 +30,22 @@ func env(vars map[string]string) func(string) string {
 
 func defaults() Config {
 	return Config{
-		Table:           testTable,
-		TopicARN:        testTopic,
-		OptInTagKey:     "switchback:enabled",
-		OptInTagValue:   "true",
-		AdminSecrets:    map[string]string{},
-		TLS:             TLSVerify,
-		TLSCABundle:     DefaultTLSCABundle,
-		DeleteBlueGreen: true,
-		RetentionHours:  168,
-		Lease:           900 * time.Second,
-		Stall:           15 * time.Minute,
-		MaxLag:          5 * time.Second,
+		Table:              testTable,
+		TopicARN:           testTopic,
+		OptInTagKey:        "switchback:enabled",
+		OptInTagValue:      "true",
+		AdminSecrets:       map[string]string{},
+		TLS:                TLSVerify,
+		TLSCABundle:        DefaultTLSCABundle,
+		DeleteBlueGreen:    true,
+		RetentionHours:     168,
+		Lease:              900 * time.Second,
+		Stall:              15 * time.Minute,
+		MaxLag:             5 * time.Second,
+		MinHeadroom:        24 * time.Hour,
+		MonitorConcurrency: 4,
+		MonitorPairTimeout: 20 * time.Second,
+		RollbackWindow:     168 * time.Hour,
 	}
 }
 

@@ -83,6 +83,9 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 		out.Outcome = res
 		if _, err := o.upsert(ctx, id, func(r *Record) error {
 			r.Phase, r.PhaseDetail = PhaseConfigured, ""
+			if r.ConfiguredAt.IsZero() {
+				r.ConfiguredAt = o.now().UTC()
+			}
 			return nil
 		}); err != nil {
 			return out, err

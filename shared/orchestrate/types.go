@@ -33,6 +33,13 @@ const (
 	// PhaseConfigured: the rollback cluster is fenced and replicates from
 	// the new production from the recorded coordinates.
 	PhaseConfigured Phase = "configured"
+	// PhaseRollingBack: a rollback (cutover) is running or was interrupted.
+	PhaseRollingBack Phase = "rolling-back"
+	// PhaseRolledBack: the rollback cluster is production again.
+	PhaseRolledBack Phase = "rolled-back"
+	// PhaseClosed: teardown ended the rollback window: replication reset,
+	// the replication user dropped.
+	PhaseClosed Phase = "closed"
 	// PhaseNeedsAttention: switchback cannot go on without a human: the
 	// coordinates cannot be found or disagree, or configure was refused.
 	// PhaseDetail says why; a notification was sent.
@@ -110,6 +117,20 @@ type Record struct {
 	UpdatedAt time.Time `json:"updated_at" dynamodbav:"updated_at"`
 	// Lease, when set and unexpired, says which worker acts on the record.
 	Lease *Lease `json:"lease,omitempty" dynamodbav:"lease,omitempty"`
+	// ConfiguredAt is when configure finished: the rollback window's start.
+	ConfiguredAt time.Time `json:"configured_at,omitzero" dynamodbav:"configured_at,omitempty"`
+	// LastSeen is the monitor's latest observation of the pair.
+	LastSeen *LastSeen `json:"last_seen,omitempty" dynamodbav:"last_seen,omitempty"`
+}
+
+// LastSeen is what the monitor last observed of a pair.
+type LastSeen struct {
+	Time          time.Time `json:"time" dynamodbav:"time"`
+	Ready         bool      `json:"ready" dynamodbav:"ready"`
+	Reasons       []string  `json:"reasons,omitempty" dynamodbav:"reasons,omitempty"`
+	LagSeconds    *int64    `json:"lag_seconds,omitempty" dynamodbav:"lag_seconds,omitempty"`
+	ProbeLagMS    *int64    `json:"probe_lag_ms,omitempty" dynamodbav:"probe_lag_ms,omitempty"`
+	HeadroomHours *float64  `json:"headroom_hours,omitempty" dynamodbav:"headroom_hours,omitempty"`
 }
 
 // Lease gives one worker the right to act on a record until Expires.
