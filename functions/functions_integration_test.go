@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	fixtures "github.com/switchback/switchback/events"
 
@@ -116,6 +117,10 @@ func TestIntegrationFunctionConfigurationErrors(t *testing.T) {
 // told, and the configure run capture asked for does nothing.
 func TestIntegrationCaptureEveryFixture(t *testing.T) {
 	w := awstest.New(t)
+	// The fixtures tell their story on 2026-03-10: the deployment was
+	// created before it (coordinates older than a deployment are ignored).
+	w.Deployment.CreateTime = time.Date(2026, 3, 9, 12, 0, 0, 0, time.UTC)
+	w.RDS.AddDeployment(w.Deployment)
 	capture := lambdatest.Start(t, lambdatest.Build(t, "./capture"), w.Env())
 	var names []string
 	for _, dir := range []string{".", "malformed"} {

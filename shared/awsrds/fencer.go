@@ -25,7 +25,9 @@ const (
 
 // ErrFenceRefused: the parameter-group fencer will not act on the cluster
 // (default or shared DB cluster parameter group). Nothing was changed.
-var ErrFenceRefused = errors.New("parameter-group fence refused")
+// It wraps replication.ErrRefused: callers that branch on a refusal (as
+// opposed to a failure worth retrying) need no AWS import.
+var ErrFenceRefused = fmt.Errorf("%w: parameter-group fence", replication.ErrRefused)
 
 // readOnlyParameter is the DB cluster parameter behind the fence: "for a
 // permanent change use the read_only DB cluster parameter" (aws-facts §3,
@@ -283,7 +285,25 @@ func (f *ParameterGroupFencer) ReadOnly(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return value == "1" && sqlOn, nil
+	if value != "1" || !sqlOn {
+		return false, nil
+	}
+	// The writer may read read_only=1 for another reason (RDS keeps the old
+	// blue read-only while the blue/green deployment exists): the fence is
+	// on only once every instance has applied the group.
+	list, err := f.client.describeClusters(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(id)})
+	if err != nil {
+		return false, fmt.Errorf("parameter-group fence of cluster %s: %w", f.name(), err)
+	}
+	for _, c := range list {
+		for _, m := range c.DBClusterMembers {
+			if st := aws.ToString(m.DBClusterParameterGroupStatus); st != "in-sync" {
+				f.client.log().Info("parameter group not applied yet", "cluster", f.name(), "instance", aws.ToString(m.DBInstanceIdentifier), "status", st)
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }
 
 // parameter reads one parameter's value from a DB cluster parameter group

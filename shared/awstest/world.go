@@ -39,6 +39,9 @@ type World struct {
 	SNS    *awsfake.SNS
 	SM     *awsfake.SecretsManager
 	Store  *dynamostate.Store
+	// Deployment is the blue/green deployment as the fake RDS serves it;
+	// change it and AddDeployment it again to change what RDS says.
+	Deployment awsfake.RDSDeployment
 	// DynamoEndpoint is dynalite's URL; SecretARN the admin secret's.
 	DynamoEndpoint string
 	SecretARN      string
@@ -116,13 +119,14 @@ func New(t *testing.T) *World {
 	w.RDS.AddCluster(awsfake.RDSCluster{ID: OldID, Engine: "aurora-mysql", EngineVersion: "5.7.mysql_aurora.2.12.1",
 		Endpoint: w.Blue.Host, Port: w.Blue.Port, ParameterGroup: OldGroup, Tags: tags,
 		Members: []awsfake.RDSClusterMember{{Instance: OldWriter, Writer: true}}})
-	w.RDS.AddDeployment(awsfake.RDSDeployment{ID: DeploymentID, Name: "orders-upgrade",
+	w.Deployment = awsfake.RDSDeployment{ID: DeploymentID, Name: "orders-upgrade",
 		Source: AccountPrefix + "cluster:" + OldID, Target: AccountPrefix + "cluster:" + ProdID,
 		Status: orchestrate.StatusSwitchoverCompleted, CreateTime: time.Now().Add(-2 * time.Hour),
 		Switchover: []awsfake.RDSSwitchoverDetail{
 			{SourceMember: AccountPrefix + "cluster:" + OldID, TargetMember: AccountPrefix + "cluster:" + ProdID, Status: orchestrate.StatusSwitchoverCompleted},
 			{SourceMember: AccountPrefix + "db:" + OldWriter, TargetMember: AccountPrefix + "db:" + ProdWriter, Status: orchestrate.StatusSwitchoverCompleted},
-		}})
+		}}
+	w.RDS.AddDeployment(w.Deployment)
 
 	w.SM = awsfake.StartSecretsManager(t)
 	secret, _ := json.Marshal(map[string]string{"username": AdminUser, "password": AdminPassword})
@@ -167,14 +171,21 @@ func New(t *testing.T) *World {
 }
 
 // Events, shaped as EventBridge delivers them (events/ holds the originals).
+// at is the time minutesAgo minutes ago, as EventBridge writes it: the
+// world's deployment was created two hours ago, its switchover about 50
+// minutes ago.
+func at(minutesAgo int) string {
+	return time.Now().Add(-time.Duration(minutesAgo) * time.Minute).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
 // SwitchoverEvent is RDS-EVENT-0248 for the deployment.
 func (w *World) SwitchoverEvent() []byte {
-	return []byte(`{"version":"0","id":"e-0248","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:13Z","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"2026-03-10T09:01:13.100Z","Message":"Switchover completed on blue/green deployment.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0248"}}`)
+	return []byte(`{"version":"0","id":"e-0248","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"` + at(48) + `","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"` + at(48) + `","Message":"Switchover completed on blue/green deployment.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0248"}}`)
 }
 
 // ClusterSwitchoverEvent is RDS-EVENT-0260 for the deployment.
 func (w *World) ClusterSwitchoverEvent() []byte {
-	return []byte(`{"version":"0","id":"e-0260","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:12Z","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"2026-03-10T09:01:12.774Z","Message":"Switchover from DB cluster orders-prod to orders-prod-green-3rnukl completed. Renamed orders-prod to orders-prod-old1 and orders-prod-green-3rnukl to orders-prod.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0260"}}`)
+	return []byte(`{"version":"0","id":"e-0260","detail-type":"RDS Blue Green Deployment Event","source":"aws.rds","account":"123456789012","time":"` + at(49) + `","region":"us-east-1","resources":["` + AccountPrefix + `deployment:` + DeploymentID + `"],"detail":{"EventCategories":["notification"],"SourceType":"BLUE_GREEN_DEPLOYMENT","SourceArn":"` + AccountPrefix + `deployment:` + DeploymentID + `","Date":"` + at(49) + `","Message":"Switchover from DB cluster orders-prod to orders-prod-green-3rnukl completed. Renamed orders-prod to orders-prod-old1 and orders-prod-green-3rnukl to orders-prod.","SourceIdentifier":"` + DeploymentID + `","EventID":"RDS-EVENT-0260"}}`)
 }
 
 // CoordinatesMessage is the coordinates message RDS writes.
@@ -186,11 +197,16 @@ func (w *World) CoordinatesMessage(file string, pos uint64) string {
 // the new production) or an instance event (source the green writer's name
 // before the rename, as RDS sends it).
 func (w *World) CoordinatesEvent(instance bool, file string, pos uint64) []byte {
+	return w.CoordinatesEventAt(instance, file, pos, 50)
+}
+
+// CoordinatesEventAt is CoordinatesEvent sent minutesAgo minutes ago.
+func (w *World) CoordinatesEventAt(instance bool, file string, pos uint64, minutesAgo int) []byte {
 	detailType, sourceType, source, kind := "RDS DB Cluster Event", "CLUSTER", ProdID, "cluster"
 	if instance {
 		detailType, sourceType, source, kind = "RDS DB Instance Event", "DB_INSTANCE", GreenWriter, "db"
 	}
-	return []byte(`{"version":"0","id":"e-coords-` + kind + `","detail-type":"` + detailType + `","source":"aws.rds","account":"123456789012","time":"2026-03-10T09:01:10Z","region":"us-east-1","resources":["` + AccountPrefix + kind + `:` + source + `"],"detail":{"EventCategories":["notification"],"SourceType":"` + sourceType + `","SourceArn":"` + AccountPrefix + kind + `:` + source + `","Date":"2026-03-10T09:01:10.487Z","Message":"` + w.CoordinatesMessage(file, pos) + `","SourceIdentifier":"` + source + `"}}`)
+	return []byte(`{"version":"0","id":"e-coords-` + kind + `","detail-type":"` + detailType + `","source":"aws.rds","account":"123456789012","time":"` + at(minutesAgo) + `","region":"us-east-1","resources":["` + AccountPrefix + kind + `:` + source + `"],"detail":{"EventCategories":["notification"],"SourceType":"` + sourceType + `","SourceArn":"` + AccountPrefix + kind + `:` + source + `","Date":"` + at(minutesAgo) + `","Message":"` + w.CoordinatesMessage(file, pos) + `","SourceIdentifier":"` + source + `"}}`)
 }
 
 // Capture runs capture in process and fails the test on an error.

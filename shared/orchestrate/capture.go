@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/switchback/switchback/shared/rdsevent"
 )
@@ -108,7 +109,9 @@ func (o *Orchestrator) captureCoordinates(ctx context.Context, fact rdsevent.Fac
 		d, err = o.findRecordedDeployment(ctx, fact.SourceID)
 	}
 	if errors.Is(err, ErrNotFound) {
-		id := unmatchedPrefix + fact.SourceID
+		// Keyed by source and time: a cluster switched over again later
+		// sends other coordinates under the same name.
+		id := unmatchedPrefix + fact.SourceID + "@" + c.Time.Format(time.RFC3339Nano)
 		res.Deployment, res.Action = id, "recorded"
 		err := o.recordCoordinates(ctx, id, c, PhaseUnmatched)
 		o.log().Warn("coordinates from a source no switched-over deployment names yet; reconcile will match them", "source", fact.SourceID)
@@ -120,6 +123,11 @@ func (o *Orchestrator) captureCoordinates(ctx context.Context, fact rdsevent.Fac
 	if ok, why := o.optedIn(d); !ok {
 		res.Action, res.Reason = "ignored", "deployment "+d.ID+" is not opted in: "+why
 		o.log().Info("event ignored", "deployment", d.ID, "reason", res.Reason)
+		return res, nil
+	}
+	if c.Time.Before(d.CreateTime) {
+		res.Action, res.Reason = "ignored", fmt.Sprintf("coordinates from %s at %s are older than deployment %s (created %s): they belong to an earlier switchover", c.Source, c.Time.Format(time.RFC3339), d.ID, d.CreateTime.Format(time.RFC3339))
+		o.log().Warn("event ignored", "deployment", d.ID, "reason", res.Reason)
 		return res, nil
 	}
 	res.Deployment = d.ID
@@ -214,9 +222,11 @@ func (o *Orchestrator) findDeployment(ctx context.Context, source string) (Deplo
 	return newest, nil
 }
 
-// findRecordedDeployment finds, among the records, the deployment whose new
-// production is source: RDS no longer lists a deployment configure has
-// deleted, and late or duplicated events still name its clusters.
+// findRecordedDeployment finds, among the records still waiting for
+// configure, the deployment whose new production is source: RDS no longer
+// lists a deployment a failed configure run already deleted. Records that
+// are configured or beyond are not matched: coordinates arriving for their
+// clusters now belong to a later switchover (or are late duplicates).
 func (o *Orchestrator) findRecordedDeployment(ctx context.Context, source string) (Deployment, error) {
 	recs, err := o.Store.List(ctx)
 	if err != nil {
@@ -224,7 +234,8 @@ func (o *Orchestrator) findRecordedDeployment(ctx context.Context, source string
 	}
 	var found *Deployment
 	for _, r := range recs {
-		if r.Production == nil || r.Rollback == nil || strings.HasPrefix(r.Deployment, unmatchedPrefix) {
+		if r.Production == nil || r.Rollback == nil || strings.HasPrefix(r.Deployment, unmatchedPrefix) ||
+			(r.Phase != PhaseCapturing && r.Phase != PhaseConfiguring) {
 			continue
 		}
 		d := Deployment{ID: r.Deployment, Status: r.Status, CreateTime: r.CreateTime, Production: *r.Production, Rollback: *r.Rollback}
@@ -247,7 +258,10 @@ func (o *Orchestrator) adoptUnmatched(ctx context.Context, d Deployment) error {
 	}
 	for _, u := range recs {
 		src, ok := strings.CutPrefix(u.Deployment, unmatchedPrefix)
-		if !ok || u.Coords == nil || !matchesSource(d, src) {
+		if at := strings.LastIndex(src, "@"); at >= 0 {
+			src = src[:at]
+		}
+		if !ok || u.Coords == nil || !matchesSource(d, src) || u.Coords.Time.Before(d.CreateTime) {
 			continue
 		}
 		if err := o.recordCoordinates(ctx, d.ID, *u.Coords, PhaseCapturing); err != nil {

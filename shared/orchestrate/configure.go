@@ -2,6 +2,7 @@ package orchestrate
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,7 +38,10 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 		out.Outcome, out.Reason = "failed", "the request names no blue/green deployment"
 		return out, fmt.Errorf("configure: %s: %q", out.Reason, id)
 	}
-	lease, err := o.Store.AcquireLease(ctx, id, o.Actor, o.Settings.Lease)
+	// The holder is unique to this run: Lambda may run one async invocation
+	// twice with the same request id, and those two must not share a lease.
+	holder := o.Actor + "#" + rand.Text()[:8]
+	lease, err := o.Store.AcquireLease(ctx, id, holder, o.Settings.Lease)
 	if errors.Is(err, ErrLeaseHeld) {
 		out.Outcome, out.Reason = "skipped", err.Error()
 		o.log().Info("configure skipped: another worker holds the deployment", "deployment", id, "reason", err.Error())
@@ -69,6 +73,12 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 		return out, nil
 	}
 	o.history(ctx, id, "configure", "started", fmt.Sprintf("from %s:%d", rec.Coords.File, rec.Coords.Position))
+	renew := func(ctx context.Context) error {
+		if _, err := o.Store.AcquireLease(ctx, id, holder, o.Settings.Lease); err != nil {
+			return fmt.Errorf("the lease on %s was lost: another worker may act on it: %w", id, err)
+		}
+		return nil
+	}
 	step := func(s replication.Step) {
 		out.Steps = append(out.Steps, s)
 		detail := s.Detail
@@ -77,8 +87,15 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 		}
 		o.history(ctx, id, s.Name, string(s.Outcome), detail)
 	}
-	res, err := o.configure(ctx, rec, step)
+	res, err := o.configure(ctx, rec, step, renew)
+	if err == nil {
+		err = renew(ctx)
+	}
 	switch {
+	case errors.Is(err, errOptedOut):
+		out.Outcome, out.Reason = "skipped", err.Error()
+		o.history(ctx, id, "configure", "skipped", err.Error())
+		return out, nil
 	case err == nil:
 		out.Outcome = res
 		if _, err := o.upsert(ctx, id, func(r *Record) error {
@@ -102,6 +119,9 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 	}
 }
 
+// errOptedOut: the deployment's clusters were opted out after the event.
+var errOptedOut = errors.New("the deployment is no longer opted in")
+
 // missing says what a record lacks to be configured.
 func missing(rec Record) string {
 	var m []string
@@ -119,12 +139,16 @@ func missing(rec Record) string {
 
 // configure runs the steps against the clusters; it returns the engine's
 // outcome ("configured" or "unchanged").
-func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(replication.Step)) (string, error) {
+func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(replication.Step), renew func(context.Context) error) (string, error) {
 	prodC, rbC := *rec.Production, *rec.Rollback
 	// Endpoints and parameter groups can change between the event and this
 	// run; the deployment may be gone (a previous run deleted it).
 	if d, err := o.Topology.Deployment(ctx, rec.Deployment); err == nil {
 		prodC, rbC = d.Production, d.Rollback
+		// Opting out after the event still stops configure.
+		if ok, why := o.optedIn(d); !ok {
+			return "", fmt.Errorf("%w: %s", errOptedOut, why)
+		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return "", err
 	}
@@ -155,6 +179,9 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 		return "", err
 	}
 	run := func(name string, fn func(context.Context) (replication.StepOutcome, string, error)) error {
+		if err := renew(ctx); err != nil {
+			return err
+		}
 		start := o.now()
 		outcome, detail, err := fn(ctx)
 		s := replication.Step{Name: name, Outcome: outcome, Detail: detail, MS: o.now().Sub(start).Milliseconds()}
@@ -166,7 +193,7 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 	}
 	if err := run("fence rollback cluster (parameter group)", func(ctx context.Context) (replication.StepOutcome, string, error) {
 		if err := fencer.Check(ctx); err != nil {
-			return "", "", fmt.Errorf("%w: %w", replication.ErrRefused, err)
+			return "", "", err // a refusal wraps replication.ErrRefused; other errors are retried
 		}
 		if on, err := fencer.ReadOnly(ctx); err != nil {
 			return "", "", err
@@ -190,7 +217,14 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 			if err := o.Deleter.DeleteBlueGreenDeployment(ctx, rec.Deployment); err != nil {
 				return "", "", err
 			}
-			return replication.StepDone, rec.Deployment + " deleted (its clusters are kept)", nil
+			// Deleting removes RDS's own read-only protection of the old
+			// cluster (aws-facts §5): the fence must be what holds now.
+			if on, err := fencer.ReadOnly(ctx); err != nil {
+				return "", "", err
+			} else if !on {
+				return "", "", errors.New("after deleting the blue/green deployment the rollback cluster no longer reports the fence: check its parameter group")
+			}
+			return replication.StepDone, rec.Deployment + " deleted (its clusters are kept); the rollback cluster is still fenced", nil
 		}); err != nil {
 			return "", err
 		}

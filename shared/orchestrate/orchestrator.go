@@ -67,8 +67,11 @@ func (o *Orchestrator) log() *slog.Logger {
 }
 
 // history appends one entry; a failure to record is logged, not fatal:
-// the step itself happened.
+// the step itself happened. It is written even when ctx has ended (a
+// Lambda deadline): the failure is what most needs recording.
 func (o *Orchestrator) history(ctx context.Context, deployment, step, outcome, detail string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	e := HistoryEntry{Deployment: deployment, Time: o.now().UTC(), Actor: o.Actor, Step: step, Outcome: outcome, Detail: detail}
 	if err := o.Store.AppendHistory(ctx, e); err != nil {
 		o.log().Error("could not append history", "deployment", deployment, "step", step, "error", err.Error())
@@ -196,27 +199,35 @@ func (o *Orchestrator) startConfigure(ctx context.Context, id string, why string
 }
 
 // needsAttention records that a human must act, notifies on-call and
-// publishes the NeedsAttention metric.
+// publishes the NeedsAttention metric — once per distinct problem. On-call
+// is told before the phase is stored: when the notification fails, the
+// error makes the caller try again (Lambda's retry, the next reconcile)
+// instead of leaving a silent needs-attention. A configured pair keeps its
+// phase (it still replicates); the problem is notified and recorded.
 func (o *Orchestrator) needsAttention(ctx context.Context, id, detail string) error {
-	_, err := o.upsert(ctx, id, func(r *Record) error {
-		if r.Phase == PhaseNeedsAttention && r.PhaseDetail == detail {
-			return errNoChange
-		}
-		r.Phase, r.PhaseDetail = PhaseNeedsAttention, detail
-		return nil
-	})
-	if err != nil {
+	rec, err := o.Store.Get(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	o.history(ctx, id, "needs attention", "failed", detail)
-	o.log().Error("deployment needs attention", "deployment", id, "detail", detail)
-	if o.Metric != nil {
-		o.Metric("NeedsAttention", 1, id)
+	if rec.PhaseDetail == detail {
+		return nil // already known and notified
 	}
+	o.log().Error("deployment needs attention", "deployment", id, "detail", detail)
 	if o.Notifier != nil {
 		if err := o.Notifier.Notify(ctx, "switchback: "+id+" needs attention", detail); err != nil {
 			return fmt.Errorf("notify on-call about %s: %w", id, err)
 		}
 	}
-	return nil
+	if o.Metric != nil {
+		o.Metric("NeedsAttention", 1, id)
+	}
+	o.history(ctx, id, "needs attention", "failed", detail)
+	_, err = o.upsert(ctx, id, func(r *Record) error {
+		r.PhaseDetail = detail
+		if r.Phase != PhaseConfigured {
+			r.Phase = PhaseNeedsAttention
+		}
+		return nil
+	})
+	return err
 }

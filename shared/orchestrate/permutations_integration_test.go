@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchback/switchback/shared/awsfake"
+	"github.com/switchback/switchback/shared/awsrds"
 	"github.com/switchback/switchback/shared/awstest"
 	"github.com/switchback/switchback/shared/orchestrate"
 )
@@ -76,9 +77,11 @@ func TestIntegrationConcurrentConfigureRuns(t *testing.T) {
 	w.Capture(w.CoordinatesEvent(false, w.Coords.File, w.Coords.Position))
 	w.SkipInvocations() // run by hand below, concurrently
 	outs := make(chan orchestrate.ConfigureOutcome, 2)
-	for range 2 {
+	for i := range 2 {
+		o := w.Orch
+		o.Actor = fmt.Sprintf("configure/req-%d", i) // two Lambda invocations
 		go func() {
-			out, err := w.Orch.Configure(t.Context(), orchestrate.ConfigureRequest{Deployment: awstest.DeploymentID})
+			out, err := o.Configure(t.Context(), orchestrate.ConfigureRequest{Deployment: awstest.DeploymentID})
 			if err != nil {
 				t.Error(err)
 			}
@@ -91,6 +94,14 @@ func TestIntegrationConcurrentConfigureRuns(t *testing.T) {
 	}
 	if got["configured"] != 1 || got["skipped"]+got["unchanged"] != 1 {
 		t.Fatalf("outcomes %v; want one configured and one skipped (lease held) or unchanged", got)
+	}
+	// The same request id twice (Lambda may run an async invocation twice):
+	// the holders still differ, so one run is skipped while the other acts.
+	if _, err := w.Store.AcquireLease(t.Context(), awstest.DeploymentID, w.Orch.Actor+"#other-run", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := w.Orch.Configure(t.Context(), orchestrate.ConfigureRequest{Deployment: awstest.DeploymentID}); err != nil || out.Outcome != "skipped" {
+		t.Fatalf("a run with the same actor while another holds the lease: %v %+v; want skipped", err, out)
 	}
 	w.AssertConfiguredOnce(w.Coords)
 }
@@ -245,4 +256,100 @@ func replicaConfigured(t *testing.T, w *awstest.World) bool {
 	}
 	defer rows.Close()
 	return rows.Next()
+}
+
+// A configure run that dies after deleting the blue/green deployment (a
+// Lambda timeout, a lost connection): RDS no longer lists the deployment,
+// yet reconcile resumes the stalled record from its recorded topology.
+func TestIntegrationReconcileResumesAfterDeploymentDeleted(t *testing.T) {
+	w := awstest.New(t)
+	w.Capture(w.SwitchoverEvent())
+	w.Capture(w.CoordinatesEvent(false, w.Coords.File, w.Coords.Position))
+	w.SkipInvocations() // the configure invocation "died" after the delete
+	if err := awsrds.New(w.RDS.Client()).DeleteBlueGreenDeployment(t.Context(), awstest.DeploymentID); err != nil {
+		t.Fatal(err)
+	}
+	w.Orch.Now = func() time.Time { return time.Now().Add(2 * w.Orch.Settings.Stall) }
+	rep, err := w.Orch.Reconcile(t.Context())
+	if err != nil || len(rep.Items) != 1 || rep.Items[0].Action != "resumed" {
+		t.Fatalf("reconcile: %v %+v; want the stalled record resumed", err, rep)
+	}
+	w.Orch.Now = nil
+	if outs := w.Drain(); len(outs) != 1 || outs[0].Outcome != "configured" {
+		t.Fatalf("configure: %+v", outs)
+	}
+	w.AssertConfiguredOnce(w.Coords)
+}
+
+// Coordinates older than the deployment (an earlier switchover of the same
+// cluster, recorded as unmatched back then) are never adopted by it.
+func TestIntegrationOlderCoordinatesNotAdopted(t *testing.T) {
+	w := awstest.New(t)
+	rdsc := awsrds.New(w.RDS.Client())
+	if err := rdsc.DeleteBlueGreenDeployment(t.Context(), awstest.DeploymentID); err != nil {
+		t.Fatal(err)
+	}
+	old := w.Capture(w.CoordinatesEventAt(false, "mysql-bin-changelog.000777", 12345, 24*60*30)) // a month ago
+	if !strings.HasPrefix(old.Deployment, "unmatched:") {
+		t.Fatalf("old coordinates with no deployment listed: %+v; want unmatched", old)
+	}
+	w.RDS.AddDeployment(w.Deployment) // this deployment, created two hours ago, switches over
+	w.Capture(w.SwitchoverEvent())
+	if outs := w.Drain(); len(outs) != 0 {
+		t.Fatalf("configure invoked with a month-old deployment's coordinates: %+v", outs)
+	}
+	rec, err := w.Store.Get(t.Context(), awstest.DeploymentID)
+	if err != nil || rec.Coords != nil {
+		t.Fatalf("record %+v (%v); want no coordinates", rec, err)
+	}
+	// Its own coordinates, older than the deployment too, are ignored.
+	if res := w.Capture(w.CoordinatesEventAt(false, "mysql-bin-changelog.000778", 4, 3*60)); res.Action != "ignored" || !strings.Contains(res.Reason, "older than deployment") {
+		t.Fatalf("coordinates from before the deployment's creation: %+v; want ignored", res)
+	}
+}
+
+// A configured pair is not flipped to needs-attention by the coordinates
+// of a later switchover of the same cluster (which RDS does not list as
+// completed yet): they wait as unmatched, and nobody is paged.
+func TestIntegrationLaterCoordinatesLeaveConfiguredPair(t *testing.T) {
+	w := awstest.New(t)
+	w.Capture(w.SwitchoverEvent())
+	w.Capture(w.CoordinatesEvent(false, w.Coords.File, w.Coords.Position))
+	w.Drain()
+	res := w.Capture(w.CoordinatesEventAt(false, w.Coords.File, w.Coords.Position+1000, 1))
+	if !strings.HasPrefix(res.Deployment, "unmatched:") {
+		t.Fatalf("later coordinates: %+v; want unmatched", res)
+	}
+	rec, err := w.Store.Get(t.Context(), awstest.DeploymentID)
+	if err != nil || rec.Phase != orchestrate.PhaseConfigured {
+		t.Fatalf("record %+v (%v); want still configured", rec, err)
+	}
+	if msgs := w.SNS.Published(awstest.TopicARN); len(msgs) != 0 {
+		t.Fatalf("on-call paged: %+v", msgs)
+	}
+	w.AssertConfiguredOnce(w.Coords)
+}
+
+// Throttling while the fencer checks the parameter group is a failure to
+// retry, not a refusal: the record is not put in needs-attention.
+func TestIntegrationThrottledFenceCheckIsRetried(t *testing.T) {
+	w := awstest.New(t)
+	w.Capture(w.SwitchoverEvent())
+	w.Capture(w.CoordinatesEvent(false, w.Coords.File, w.Coords.Position))
+	w.SkipInvocations()
+	// Topology's two DescribeDBClusters calls pass; the fencer's listing is
+	// throttled past the SDK's retries.
+	w.RDS.FailNextAfter("DescribeDBClusters", 2, 3, awsfake.RDSThrottled())
+	out, err := w.Orch.Configure(t.Context(), orchestrate.ConfigureRequest{Deployment: awstest.DeploymentID})
+	if err == nil || out.Outcome != "failed" {
+		t.Fatalf("configure with a throttled fence check: %v %+v; want failed", err, out)
+	}
+	rec, err := w.Store.Get(t.Context(), awstest.DeploymentID)
+	if err != nil || rec.Phase == orchestrate.PhaseNeedsAttention {
+		t.Fatalf("record %+v (%v); want it left for a retry, not needs-attention", rec, err)
+	}
+	if out, err := w.Orch.Configure(t.Context(), orchestrate.ConfigureRequest{Deployment: awstest.DeploymentID}); err != nil || out.Outcome != "configured" {
+		t.Fatalf("retry: %v %+v", err, out)
+	}
+	w.AssertConfiguredOnce(w.Coords)
 }

@@ -42,6 +42,22 @@ func (o *Orchestrator) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	listed := map[string]bool{}
+	for _, d := range deps {
+		listed[d.ID] = true
+	}
+	// Records RDS no longer lists (a configure run that failed after
+	// deleting the deployment) resume from their recorded topology.
+	recs, err := o.Store.List(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, r := range recs {
+		if listed[r.Deployment] || strings.HasPrefix(r.Deployment, unmatchedPrefix) || r.Production == nil || r.Rollback == nil || !o.stalled(r) {
+			continue
+		}
+		deps = append(deps, Deployment{ID: r.Deployment, Status: r.Status, CreateTime: r.CreateTime, Production: *r.Production, Rollback: *r.Rollback})
+	}
 	for _, d := range deps {
 		item, err := o.reconcileOne(ctx, d)
 		if err != nil {
