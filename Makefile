@@ -44,7 +44,7 @@ deps-node:
 	fi
 
 # The Lambda functions, each built for linux/arm64 into build/<name>/bootstrap.
-FUNCTIONS := capture reconcile configure
+FUNCTIONS := capture reconcile configure monitor teardown preflight rollback
 
 .PHONY: build build-functions
 build: deps-go build-functions ## the CLI into bin/, every Lambda function into build/<name>/bootstrap (linux/arm64)

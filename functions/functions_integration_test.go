@@ -17,9 +17,12 @@ import (
 
 	fixtures "github.com/switchback/switchback/events"
 
+	"github.com/switchback/switchback/shared/awsfake"
 	"github.com/switchback/switchback/shared/awstest"
+	"github.com/switchback/switchback/shared/emf"
 	"github.com/switchback/switchback/shared/lambdatest"
 	"github.com/switchback/switchback/shared/orchestrate"
+	"github.com/switchback/switchback/shared/preflight"
 )
 
 // EventBridge delivers the coordinates and the switchover to capture,
@@ -176,5 +179,265 @@ func TestIntegrationCaptureEveryFixture(t *testing.T) {
 	}
 	if replicas, err := w.Blue.DBT(t).Query("SHOW ALL SLAVES STATUS"); err != nil || replicas.Next() {
 		t.Fatalf("the rollback cluster replicates (%v) although the coordinates conflict", err)
+	}
+}
+
+// The monitor binary, run by a schedule against a configured pair, logs
+// one EMF document per pair that validates against the CloudWatch embedded
+// metric format (namespace Switchback, dimension Deployment, every metric
+// a top-level number) and says the rollback is ready; its other log lines
+// are JSON with the function and request id.
+func TestIntegrationMonitorBinary(t *testing.T) {
+	w := configuredForBinaries(t)
+	env := append(w.Env(), "SWITCHBACK_MIN_HEADROOM_HOURS=1", "SWITCHBACK_MONITOR_PAIR_TIMEOUT_SECONDS=15")
+	monitor := lambdatest.Start(t, lambdatest.Build(t, "./monitor"), env)
+	res, err := monitor.Invoke([]byte(`{"version":"0","id":"sched","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`))
+	if err != nil || res.Error != nil {
+		t.Fatalf("monitor: %v %+v\n%s", err, res.Error, monitor.Output())
+	}
+	var rep orchestrate.MonitorReport
+	if err := json.Unmarshal(res.Response, &rep); err != nil || len(rep.Pairs) != 1 || !rep.Pairs[0].Ready {
+		t.Fatalf("monitor answered %s (%v); want one ready pair", res.Response, err)
+	}
+	logs := monitor.Stop().Output
+	var docs []emf.Document
+	requestID := false
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Errorf("monitor logged a line that is not JSON: %q", line)
+			continue
+		}
+		if id, _ := entry["request_id"].(string); id != "" && entry["function"] == "monitor" {
+			requestID = true
+		}
+		if _, ok := entry["_aws"]; !ok {
+			continue
+		}
+		doc, err := emf.Validate([]byte(line))
+		if err != nil {
+			t.Fatalf("EMF document does not validate: %v\n%s", err, line)
+		}
+		docs = append(docs, doc)
+	}
+	if !requestID {
+		t.Errorf("no log line carries the function name and the request id:\n%s", logs)
+	}
+	if len(docs) != 1 || docs[0].Dimensions["Deployment"] != awstest.DeploymentID || docs[0].Namespaces[0] != "Switchback" {
+		t.Fatalf("EMF documents %+v; want one for %s", docs, awstest.DeploymentID)
+	}
+	for _, name := range []string{"RollbackReady", "ReplicationRunning", "ReplicaLagSeconds", "ProbeLagSeconds", "BytesBehind", "BinlogRetentionHeadroomHours"} {
+		if _, ok := docs[0].Value(name); !ok {
+			t.Errorf("metric %s missing from %v", name, docs[0].Members)
+		}
+	}
+	if v, _ := docs[0].Value("RollbackReady"); v != 1 {
+		t.Errorf("RollbackReady = %v; want 1", v)
+	}
+	if strings.Contains(logs, awstest.AdminPassword) {
+		t.Error("monitor logged the admin password")
+	}
+}
+
+// The teardown binary: a payload with the wrong types is refused with no
+// side effect; then the pair is torn down (replication reset, user
+// dropped, fence kept, record closed, on-call told), and a second
+// invocation reports closed without changing anything.
+func TestIntegrationTeardownBinary(t *testing.T) {
+	w := configuredForBinaries(t)
+	teardown := lambdatest.Start(t, lambdatest.Build(t, "./teardown"), w.Env())
+	sent := len(w.SNS.Published(awstest.TopicARN))
+	res, err := teardown.Invoke([]byte(`{"deployment": 42, "releaseFence": "yes"}`))
+	if err != nil || res.Error == nil {
+		t.Fatalf("wrong types: %v %+v; want a function error", err, res)
+	}
+	if rec, err := w.Store.Get(t.Context(), awstest.DeploymentID); err != nil || rec.Phase != orchestrate.PhaseConfigured {
+		t.Fatalf("after a refused payload: %v %+v", err, rec.Phase)
+	}
+	res, err = teardown.Invoke([]byte(`{"deployment": "` + awstest.DeploymentID + `", "reason": "upgrade verified", "caller": "oncall"}`))
+	if err != nil || res.Error != nil {
+		t.Fatalf("teardown: %v %+v\n%s", err, res.Error, teardown.Output())
+	}
+	var out orchestrate.TeardownOutcome
+	if err := json.Unmarshal(res.Response, &out); err != nil || out.Outcome != "closed" || out.Unchanged || out.FenceReleased {
+		t.Fatalf("teardown answered %s (%v)", res.Response, err)
+	}
+	rows, err := w.Blue.DBT(t).Query("SHOW ALL SLAVES STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows.Next() {
+		t.Error("the rollback cluster still replicates")
+	}
+	rows.Close()
+	var users int
+	if err := w.Green.DBT(t).QueryRow("SELECT COUNT(*) FROM mysql.user WHERE user = 'switchback_repl'").Scan(&users); err != nil || users != 0 {
+		t.Errorf("production still has the replication user (%d, %v)", users, err)
+	}
+	if got := w.RDS.ParameterGroup(awstest.OldGroup)["read_only"]; got != "1" {
+		t.Errorf("the fence was released (read_only=%q) although not asked", got)
+	}
+	if rec, err := w.Store.Get(t.Context(), awstest.DeploymentID); err != nil || rec.Phase != orchestrate.PhaseClosed {
+		t.Fatalf("record after teardown: %v %+v", err, rec.Phase)
+	}
+	if n := w.SNS.Published(awstest.TopicARN); len(n) != sent+1 || !strings.Contains(n[sent].Subject, "closed") {
+		t.Errorf("notifications %+v; want one saying the rollback path is closed", n[sent:])
+	}
+	res, err = teardown.Invoke([]byte(`{"deployment": "` + awstest.DeploymentID + `"}`))
+	if err != nil || res.Error != nil {
+		t.Fatalf("second teardown: %v %+v", err, res.Error)
+	}
+	if err := json.Unmarshal(res.Response, &out); err != nil || out.Outcome != "closed" || !out.Unchanged {
+		t.Fatalf("second teardown answered %s (%v); want closed, unchanged", res.Response, err)
+	}
+	logs := teardown.Stop().Output
+	if !strings.Contains(logs, `"deployment":"`+awstest.DeploymentID+`"`) || !strings.Contains(logs, `"request_id"`) {
+		t.Errorf("teardown's logs lack the deployment or the request id:\n%s", logs)
+	}
+}
+
+// configuredForBinaries is a world whose pair capture and configure have
+// set up (in process), with a 24 h binlog retention on production.
+func configuredForBinaries(t *testing.T) *awstest.World {
+	t.Helper()
+	w := awstest.New(t)
+	w.Capture(w.CoordinatesEvent(false, w.Coords.File, w.Coords.Position))
+	w.Capture(w.SwitchoverEvent())
+	if outs := w.Drain(); len(outs) != 1 || outs[0].Outcome != "configured" {
+		t.Fatalf("configure: %+v", outs)
+	}
+	w.Green.ExecT(t, "SET GLOBAL binlog_expire_logs_seconds = 86400")
+	return w
+}
+
+// preSwitchover gives the world's RDS the shape it has when RDS-EVENT-0244
+// arrives: the deployment is AVAILABLE, its Source is the blue cluster
+// orders-prod (the world's Blue server) and its Target the green cluster
+// orders-prod-green-3rnukl (the Green server), each with its own DB cluster
+// parameter group; green's lacks binlog_format. Green has no admin secret
+// of its own (it is a clone of blue).
+func preSwitchover(w *awstest.World) (greenID, greenGroup string) {
+	greenID, greenGroup = "orders-prod-green-3rnukl", "orders-prod-green-params"
+	tags := map[string]string{"switchback:enabled": "true", "team": "orders"}
+	w.RDS.RemoveCluster(awstest.OldID)
+	w.RDS.AddParameterGroup("orders-prod-params", map[string]string{"read_only": "0", "binlog_format": "ROW"})
+	w.RDS.AddParameterGroup(greenGroup, map[string]string{"read_only": "0"})
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: awstest.ProdID, Engine: "aurora-mysql", EngineVersion: "5.7.mysql_aurora.2.12.1",
+		Endpoint: w.Blue.Host, Port: w.Blue.Port, ParameterGroup: "orders-prod-params", Tags: tags,
+		Members: []awsfake.RDSClusterMember{{Instance: awstest.ProdWriter, Writer: true}}})
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: greenID, Engine: "aurora-mysql", EngineVersion: "8.0.mysql_aurora.3.08.0",
+		Endpoint: w.Green.Host, Port: w.Green.Port, ParameterGroup: greenGroup, Tags: tags,
+		Members: []awsfake.RDSClusterMember{{Instance: awstest.GreenWriter, Writer: true}}})
+	w.RDS.AddDeployment(awsfake.RDSDeployment{ID: awstest.DeploymentID, Name: "orders-upgrade",
+		Source: awstest.AccountPrefix + "cluster:" + awstest.ProdID, Target: awstest.AccountPrefix + "cluster:" + greenID,
+		Status: "AVAILABLE", CreateTime: time.Now().Add(-time.Hour)})
+	return greenID, greenGroup
+}
+
+// The preflight binary, given the RDS-EVENT-0244 fixture through the
+// Lambda Runtime API, checks green (the new production) and blue (the
+// rollback side) of the deployment on real servers: it reads green's
+// parameter group and finds binlog_format missing, publishes a short FAIL
+// report naming that check and its fix to SNS, and returns the report.
+// Once the group says ROW, a manual invocation by source passes. Other
+// events are ignored, and nothing is ever changed.
+func TestIntegrationPreflightFunction(t *testing.T) {
+	w := awstest.New(t)
+	greenID, greenGroup := preSwitchover(w)
+	fn := lambdatest.Start(t, lambdatest.Build(t, "./preflight"), w.Env())
+	invoke := func(payload []byte) preflight.Outcome {
+		t.Helper()
+		res, err := fn.Invoke(payload)
+		if err != nil || res.Error != nil {
+			t.Fatalf("preflight: %v %+v\n%s", err, res.Error, fn.Output())
+		}
+		var out preflight.Outcome
+		if err := json.Unmarshal(res.Response, &out); err != nil {
+			t.Fatalf("preflight answered %s (%v)", res.Response, err)
+		}
+		return out
+	}
+	event, err := fs.ReadFile(fixtures.FS, "bluegreen-deployment-created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := invoke(event)
+	if out.Action != "checked" || out.Trigger != "RDS-EVENT-0244" || out.Deployment != awstest.DeploymentID || !out.Notified || out.Report == nil {
+		t.Fatalf("outcome %+v", out)
+	}
+	rep := out.Report
+	if rep.Production != greenID || rep.Rollback != awstest.ProdID || rep.Verdict != preflight.Fail {
+		t.Fatalf("report: production %s, rollback %s, verdict %s", rep.Production, rep.Rollback, rep.Verdict)
+	}
+	for _, c := range rep.Checks {
+		want := preflight.Pass
+		if c.ID == preflight.CheckBinlogFormatGroup {
+			want = preflight.Fail
+		}
+		if c.Status != want {
+			t.Errorf("%s: %s (%s); want %s", c.ID, c.Status, c.Evidence, want)
+		}
+	}
+	if c, _ := rep.Check(preflight.CheckBinlogFormatGroup); !strings.Contains(c.Evidence, "binlog_format is not set") || !strings.Contains(c.Fix, "--db-cluster-parameter-group-name "+greenGroup) || !strings.Contains(c.Fix, awstest.GreenWriter) {
+		t.Errorf("binlog_format check: %+v", c)
+	}
+	if c, _ := rep.Check(preflight.CheckRollbackGroup); !strings.Contains(c.Evidence, "orders-prod-params is a custom DB cluster parameter group that only cluster orders-prod uses") {
+		t.Errorf("rollback group check: %+v", c)
+	}
+	msgs := w.SNS.Published(awstest.TopicARN)
+	if len(msgs) != 1 {
+		t.Fatalf("%d notifications; want 1", len(msgs))
+	}
+	t.Logf("notification:\n%s\n%s", msgs[0].Subject, msgs[0].Message)
+	if msgs[0].Subject != "switchback preflight FAIL: "+awstest.DeploymentID+" (1 failing)" {
+		t.Errorf("subject %q", msgs[0].Subject)
+	}
+	for _, want := range []string{
+		awstest.DeploymentID + ": preflight FAIL — 1 failing, 0 warning, 13 passed (production " + greenID + " → rollback orders-prod).",
+		"FAIL binlog_format in production's DB cluster parameter group: binlog_format is not set (the engine default, OFF) in " + greenGroup,
+		`Next: apply each failing check's fix (in the report) and run preflight again (payload {"deployment": "` + awstest.DeploymentID + `"})`,
+	} {
+		if !strings.Contains(msgs[0].Message, want) {
+			t.Errorf("message lacks %q:\n%s", want, msgs[0].Message)
+		}
+	}
+	if n := len([]rune(msgs[0].Message)); n > preflight.MaxMessageChars {
+		t.Errorf("message of %d characters", n)
+	}
+	if calls := w.RDS.Calls("DescribeDBClusterParameters"); len(calls) == 0 || calls[0].Params.Get("DBClusterParameterGroupName") != greenGroup {
+		t.Errorf("green's parameter group not read: %+v", calls)
+	}
+
+	// Fixed: a manual run by the blue cluster's name passes.
+	w.RDS.AddParameterGroup(greenGroup, map[string]string{"read_only": "0", "binlog_format": "ROW"})
+	out = invoke([]byte(`{"source": "orders-prod"}`))
+	if out.Action != "checked" || out.Trigger != "manual" || out.Report == nil || out.Report.Verdict != preflight.Pass {
+		t.Fatalf("after the fix: %+v", out)
+	}
+	if msgs = w.SNS.Published(awstest.TopicARN); len(msgs) != 2 || msgs[1].Subject != "switchback preflight PASS: "+awstest.DeploymentID {
+		t.Errorf("notifications %+v", msgs)
+	}
+
+	// Events preflight does not act on.
+	switchover, err := fs.ReadFile(fixtures.FS, "bluegreen-switchover-completed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out = invoke(switchover); out.Action != "ignored" || out.Report != nil || !strings.Contains(out.Reason, "RDS-EVENT-0244") {
+		t.Errorf("switchover event: %+v", out)
+	}
+	res, err := fn.Invoke([]byte(`{"deployment": "bgd-4kq8w2m7r1x9zt3c", "dryRun": true}`))
+	if err != nil || res.Error == nil || !strings.Contains(res.Error.Message, `unknown field "dryRun"`) {
+		t.Errorf("unknown field: %v %+v", err, res.Error)
+	}
+	if n := len(w.SNS.Published(awstest.TopicARN)); n != 2 {
+		t.Errorf("%d notifications in all; want 2", n)
+	}
+	if n := len(w.RDS.Calls("ModifyDBClusterParameterGroup")); n != 0 {
+		t.Errorf("preflight modified a parameter group %d times", n)
+	}
+	if logs := fn.Stop().Output; strings.Contains(logs, awstest.AdminPassword) {
+		t.Error("preflight logged the admin password")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -55,12 +56,27 @@ the servers' own state and finishes it, never repeating a step.
 
 Then re-point the application to the rollback target's endpoint.
 
+On AWS, --deployment bgd-… replaces the DSNs: the clusters, their admin
+secrets and their DB cluster parameter-group fencers are resolved from the
+state table (--table or $SWITCHBACK_TABLE) and RDS, through the same adapters
+as the rollback Lambda function, and it runs as that function does: under
+the deployment's lease, every step in its history with --reason and your
+user name, on-call notified through $SWITCHBACK_TOPIC_ARN when set.
+Executing needs --confirm <rollback cluster id> and --reason. It can then
+re-point the application: --repoint-route53-zone/--repoint-route53-record
+(a CNAME to the rollback cluster, waited until INSYNC), --repoint-secret (a
+new version of the application's secret with its host and port),
+--repoint-rename (production becomes <name>-rolledback<N> and the rollback
+cluster <name>: about two minutes of DNS change). AWS settings come from the
+SDK's default configuration (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL…);
+the functions' SWITCHBACK_* variables apply (admin secrets, TLS).
+
 Exit status: 0 planned or completed, 1 aborted, diverged or failed, 2 usage,
 3 refused (including "another switchback run holds the lock").
 `
 
 func runRollback(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "rollback", "--production DSN --rollback DSN [--execute] [flags]", rollbackDescription)
+	fs := newFlagSet(env, "rollback", "--production DSN --rollback DSN [--execute] [flags]\n       switchback rollback --deployment bgd-… [--execute --confirm ID --reason TEXT] [flags]", rollbackDescription)
 	var pf pairFlags
 	pf.register(fs)
 	execute := fs.Bool("execute", false, "perform the cutover (without it, only plan)")
@@ -72,6 +88,8 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	user := fs.String("replication-user", replication.DefaultReplicationUser, "with --reverse: replication user to ensure on the rollback target")
 	killPrivileged := fs.Bool("kill-privileged-sessions", false, "stop production's event scheduler before the fence and end sessions of users that write through read_only right after it")
 	allowPrivileged := fs.Bool("allow-privileged-writers", false, "cut over although privileged sessions or events could write through the fence (a write of theirs after it aborts the cutover)")
+	var af awsRollbackFlags
+	af.register(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
@@ -80,6 +98,33 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *killPrivileged && *allowPrivileged {
 		return fmt.Errorf("%w: --kill-privileged-sessions and --allow-privileged-writers exclude each other: choose one", errUsage)
+	}
+	if af.deployment != "" {
+		if pf.production != "" || pf.rollback != "" || *reverseHost != "" || *reversePort != 0 {
+			return fmt.Errorf("%w: --deployment resolves the clusters itself: leave out --production, --rollback and --reverse-source-*", errUsage)
+		}
+		privileged := ""
+		switch {
+		case *killPrivileged:
+			privileged = "kill"
+		case *allowPrivileged:
+			privileged = "allow"
+		}
+		opts := rollbackOptions{execute: *execute, reverse: *reverse, privileged: privileged, output: pf.output}
+		// Unset, the deployment's settings (SWITCHBACK_MAX_LAG_SECONDS) and
+		// the engine's defaults apply, as in the function.
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "max-lag":
+				opts.maxLag = *maxLag
+			case "catchup-timeout":
+				opts.catchup = *catchup
+			}
+		})
+		return runRollbackDeployment(ctx, env, af, opts)
+	}
+	if af.used() {
+		return fmt.Errorf("%w: --table, --confirm, --reason and --repoint-* go with --deployment", errUsage)
 	}
 	prod, rb, closeBoth, err := pf.connect(ctx, env)
 	if err != nil {
@@ -116,7 +161,7 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 			return werr
 		}
 	} else {
-		writeRollbackSummary(env.stdout, report)
+		writeRollbackSummary(env.stdout, report, false)
 	}
 	switch {
 	case errors.Is(err, replication.ErrRefused):
@@ -129,7 +174,9 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-func writeRollbackSummary(w io.Writer, r replication.RollbackReport) {
+// writeRollbackSummary prints the outcome; repointed says the application
+// was re-pointed by the run.
+func writeRollbackSummary(w io.Writer, r replication.RollbackReport, repointed bool) {
 	fmt.Fprintf(w, "Outcome: %s", r.Outcome)
 	if r.Reason != "" {
 		fmt.Fprintf(w, " — %s", r.Reason)
@@ -150,7 +197,9 @@ func writeRollbackSummary(w io.Writer, r replication.RollbackReport) {
 	}
 	switch r.Outcome {
 	case replication.OutcomeCompleted:
-		fmt.Fprintln(w, "Next: re-point the application to the rollback target's endpoint.")
+		if !repointed {
+			fmt.Fprintln(w, "Next: re-point the application to the rollback target's endpoint.")
+		}
 	case replication.OutcomeDiverged:
 		fmt.Fprintln(w, "The rollback target is production now, but the old production holds writes it does not: re-point the application, then reconcile those writes by hand.")
 	}

@@ -46,7 +46,8 @@ const rdsEventRetention = 14 * 24 * time.Hour
 //
 // Supported actions (anything else is 400 InvalidAction): DescribeDBClusters,
 // DescribeBlueGreenDeployments, DescribeEvents, DeleteBlueGreenDeployment,
-// ModifyDBClusterParameterGroup, DescribeDBClusterParameters. Within them the
+// ModifyDBClusterParameterGroup, DescribeDBClusterParameters,
+// ModifyDBCluster (renames only: see RenameDelay). Within them the
 // fake is strict: a missing required parameter is 400 MissingParameter, a bad
 // value 400 InvalidParameterValue, and a parameter the fake does not model
 // (Filters, EventCategories, …) is rejected with a message starting
@@ -74,6 +75,15 @@ type RDS struct {
 	// on a sandbox server). An error becomes a 500 InternalFailure and the
 	// values are not stored.
 	OnModifyDBClusterParameterGroup func(group string, params []RDSParameter) error
+	// RenameDelay is how long a rename (ModifyDBCluster with
+	// NewDBClusterIdentifier and ApplyImmediately) takes: meanwhile the
+	// cluster keeps its identifier with Status "renaming" (and refuses
+	// another modification), then it has the new one, its ARN and the
+	// endpoints that began with the old identifier follow, and it is
+	// "available" again. Zero renames at once.
+	RenameDelay time.Duration
+
+	renames []rdsRename // renames in progress (RenameDelay)
 
 	mu          sync.Mutex
 	clusters    []RDSCluster
@@ -410,6 +420,7 @@ func (f *RDS) serve(r *http.Request, call *RDSCall, reqID string) (status int, b
 		"DeleteBlueGreenDeployment":     f.deleteBlueGreenDeployment,
 		"ModifyDBClusterParameterGroup": f.modifyDBClusterParameterGroup,
 		"DescribeDBClusterParameters":   f.describeDBClusterParameters,
+		"ModifyDBCluster":               f.modifyDBCluster,
 	}[call.Action]
 	if !ok {
 		return fail(*rejection(http.StatusBadRequest, "InvalidAction", "awsfake: action %q is not supported by the fake RDS", call.Action))
@@ -555,6 +566,7 @@ func (f *RDS) describeDBClusters(q *rdsQuery) (any, *RDSFault) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.applyRenames()
 	var match []RDSCluster
 	for _, c := range f.clusters {
 		// DBClusterIdentifier takes the identifier or the ARN (aws-facts §5).
@@ -982,4 +994,126 @@ func errorXML(ft RDSFault, reqID string) []byte {
 	_ = xml.EscapeText(&msg, []byte(ft.Message))
 	return []byte(fmt.Sprintf(`<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`,
 		rdsXMLNS, typ, ft.Code, msg.String(), reqID))
+}
+
+// ---- ModifyDBCluster (renames) ----
+
+// rdsRename is a rename in progress.
+type rdsRename struct {
+	from, to string
+	at       time.Time // when it takes effect
+}
+
+// rdsIdentifier is an RDS DB cluster identifier: 1 to 63 letters, digits or
+// hyphens, starting with a letter, no two consecutive hyphens, no trailing
+// hyphen (stored lowercase).
+var rdsIdentifier = regexp.MustCompile(`^[a-z](?:[a-z0-9]|-[a-z0-9]){0,62}$`)
+
+// renameCluster gives cluster from the identifier to: its ARN and the
+// endpoints that began with the old identifier follow. f.mu is held.
+func (f *RDS) renameCluster(from, to string) {
+	for i := range f.clusters {
+		c := &f.clusters[i]
+		if c.ID != from {
+			continue
+		}
+		c.ID, c.Status = to, "available"
+		if strings.HasSuffix(c.ARN, ":cluster:"+from) {
+			c.ARN = strings.TrimSuffix(c.ARN, from) + to
+		}
+		if rest, ok := strings.CutPrefix(c.Endpoint, from+"."); ok {
+			c.Endpoint = to + "." + rest
+		}
+		if rest, ok := strings.CutPrefix(c.ReaderEndpoint, from+"."); ok {
+			c.ReaderEndpoint = to + "." + rest
+		}
+	}
+}
+
+// applyRenames completes the renames whose time has come. f.mu is held.
+func (f *RDS) applyRenames() {
+	now := f.now()
+	f.renames = slices.DeleteFunc(f.renames, func(r rdsRename) bool {
+		if now.Before(r.at) {
+			return false
+		}
+		f.renameCluster(r.from, r.to)
+		return true
+	})
+}
+
+func (f *RDS) modifyDBCluster(q *rdsQuery) (any, *RDSFault) {
+	id, ft := q.required("DBClusterIdentifier")
+	if ft != nil {
+		return nil, ft
+	}
+	newID := q.opt("NewDBClusterIdentifier")
+	immediately := false
+	if v := q.opt("ApplyImmediately"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, q.invalid("Invalid value for ApplyImmediately: %s", v)
+		}
+		immediately = b
+	}
+	if ft := q.done(); ft != nil {
+		return nil, ft
+	}
+	if newID == "" {
+		return nil, q.invalid("awsfake: ModifyDBCluster models renames only: NewDBClusterIdentifier is required by the fake")
+	}
+	if !immediately {
+		// RDS would rename in the next maintenance window, which the fake
+		// does not model.
+		return nil, q.invalid("awsfake: a rename without ApplyImmediately=true waits for the maintenance window, which the fake does not model")
+	}
+	newID = strings.ToLower(newID)
+	if !rdsIdentifier.MatchString(newID) {
+		return nil, apiError(http.StatusBadRequest, "InvalidParameterValue", "The parameter NewDBClusterIdentifier is not a valid identifier. Identifiers must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens.")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applyRenames()
+	i := slices.IndexFunc(f.clusters, func(c RDSCluster) bool { return c.ID == id || c.ARN == id })
+	if i < 0 {
+		return nil, apiError(http.StatusNotFound, "DBClusterNotFoundFault", "DBCluster %s not found.", id)
+	}
+	c := &f.clusters[i]
+	if c.Status != "available" {
+		return nil, apiError(http.StatusBadRequest, "InvalidDBClusterStateFault", "DB cluster %s is not in the available state (status %s).", c.ID, c.Status)
+	}
+	taken := slices.ContainsFunc(f.clusters, func(o RDSCluster) bool { return o.ID == newID }) ||
+		slices.ContainsFunc(f.renames, func(r rdsRename) bool { return r.to == newID })
+	if taken {
+		return nil, apiError(http.StatusBadRequest, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+	}
+	if newID == c.ID {
+		return nil, apiError(http.StatusBadRequest, "DBClusterAlreadyExistsFault", "DB Cluster already exists")
+	}
+	from := c.ID
+	if f.RenameDelay > 0 {
+		c.Status = "renaming"
+		f.renames = append(f.renames, rdsRename{from: from, to: newID, at: f.now().Add(f.RenameDelay)})
+		return struct {
+			Cluster xmlDBCluster `xml:"DBCluster"`
+		}{clusterXML(*c)}, nil
+	}
+	f.renameCluster(from, newID)
+	return struct {
+		Cluster xmlDBCluster `xml:"DBCluster"`
+	}{clusterXML(f.clusters[i])}, nil
+}
+
+// Cluster returns the cluster with identifier id as DescribeDBClusters
+// would show it now.
+func (f *RDS) Cluster(id string) (RDSCluster, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applyRenames()
+	for _, c := range f.clusters {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return RDSCluster{}, false
 }

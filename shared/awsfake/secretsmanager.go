@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,10 +27,17 @@ import (
 // and X-Amz-Target secretsmanager.<Operation>, a JSON body, JSON answers,
 // and errors as {"__type":"<Code>","Message":"…"} with status 400.
 //
-// It models one operation, GetSecretValue, strictly: any other target is
+// It models two operations strictly. GetSecretValue takes SecretId
+// (required), VersionId and VersionStage (AWSCURRENT or AWSPREVIOUS).
+// PutSecretValue (SecretId, ClientRequestToken, SecretString or
+// SecretBinary) stores a new version as Secrets Manager does: the new one
+// becomes AWSCURRENT, the one that was AWSCURRENT becomes AWSPREVIOUS (and
+// the former AWSPREVIOUS loses its label), a ClientRequestToken that names
+// an existing version with the same value changes nothing, and one with
+// another value is 400 ResourceExistsException. Any other target is
 // 400 UnknownOperationException, a body that is not a JSON object of
-// SecretId (required), VersionId and VersionStage is 400
-// SerializationException or InvalidParameterException, and a request
+// the operation's modeled fields is 400 SerializationException or
+// InvalidParameterException, and a request
 // without a SigV4 Authorization header scoped to secretsmanager is 400
 // MissingAuthenticationTokenException. Such rejections carry a message
 // starting "awsfake:" and, on a fake started with StartSecretsManager, also
@@ -59,6 +67,9 @@ type SecretsManagerCall struct {
 	SecretID     string
 	VersionID    string
 	VersionStage string
+	// ClientRequestToken and SecretString are PutSecretValue's.
+	ClientRequestToken string
+	SecretString       string
 	// Status is the HTTP status answered; Code the error code answered, ""
 	// on success.
 	Status int
@@ -92,6 +103,17 @@ type smSecret struct {
 	binary    []byte // SecretBinary, when value is ""
 	versionID string
 	created   time.Time
+	// older are the versions PutSecretValue superseded, newest first; the
+	// first is AWSPREVIOUS.
+	older []smVersion
+}
+
+// smVersion is one superseded version of a secret.
+type smVersion struct {
+	id      string
+	value   string
+	binary  []byte
+	created time.Time
 }
 
 type smFaultRule struct {
@@ -283,8 +305,11 @@ func (f *SecretsManager) serve(r *http.Request, call *SecretsManagerCall) (statu
 	if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=") || !strings.Contains(auth, "/secretsmanager/aws4_request") {
 		return reject("MissingAuthenticationTokenException", "request is not SigV4-signed for the secretsmanager service")
 	}
+	if call.Target == "secretsmanager.PutSecretValue" {
+		return f.putSecretValue(r, call, fail, reject)
+	}
 	if call.Target != "secretsmanager.GetSecretValue" {
-		return reject("UnknownOperationException", fmt.Sprintf("X-Amz-Target %q is not supported by the fake Secrets Manager (only secretsmanager.GetSecretValue)", call.Target))
+		return reject("UnknownOperationException", fmt.Sprintf("X-Amz-Target %q is not supported by the fake Secrets Manager (only secretsmanager.GetSecretValue and secretsmanager.PutSecretValue)", call.Target))
 	}
 	var in struct {
 		SecretID     *string `json:"SecretId"`
@@ -331,16 +356,35 @@ func (f *SecretsManager) serve(r *http.Request, call *SecretsManagerCall) (statu
 		return fail(SecretsManagerAccessDenied(arn))
 	case !found:
 		return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."})
-	case call.VersionID != "" && call.VersionID != s.versionID:
-		return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: " + call.VersionID})
-	case call.VersionStage != "" && call.VersionStage != "AWSCURRENT":
+	}
+	// The version asked for: AWSCURRENT unless a VersionId or the
+	// AWSPREVIOUS stage names an older one.
+	stages := []string{"AWSCURRENT"}
+	if (call.VersionID != "" && call.VersionID != s.versionID) || call.VersionStage == "AWSPREVIOUS" {
+		i := slices.IndexFunc(s.older, func(v smVersion) bool { return v.id == call.VersionID })
+		if call.VersionStage == "AWSPREVIOUS" && call.VersionID == "" && len(s.older) > 0 {
+			i = 0
+		}
+		switch {
+		case i < 0 && call.VersionID != "":
+			return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: " + call.VersionID})
+		case i < 0 || (call.VersionStage == "AWSPREVIOUS" && i != 0):
+			return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + call.VersionStage})
+		}
+		v := s.older[i]
+		s.versionID, s.value, s.binary, s.created, stages = v.id, v.value, v.binary, v.created, nil
+		if i == 0 {
+			stages = []string{"AWSPREVIOUS"}
+		}
+	}
+	if call.VersionStage != "" && !slices.Contains(stages, call.VersionStage) {
 		return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + call.VersionStage})
 	}
 	out := map[string]any{
 		"ARN":           s.arn,
 		"Name":          s.name,
 		"VersionId":     s.versionID,
-		"VersionStages": []string{"AWSCURRENT"},
+		"VersionStages": stages,
 		"CreatedDate":   float64(s.created.UnixMilli()) / 1000,
 	}
 	if s.binary != nil {
@@ -373,4 +417,127 @@ func smErrorJSON(ft SecretsManagerFault) []byte {
 		panic("awsfake: marshal error: " + err.Error())
 	}
 	return bytes.TrimSpace(b.Bytes())
+}
+
+// SecretVersion is one version of a secret as the fake holds it.
+type SecretVersion struct {
+	ID     string
+	Value  string   // SecretString
+	Stages []string // AWSCURRENT, AWSPREVIOUS, or none
+}
+
+// SecretVersions returns a secret's versions (ARN or name), current first,
+// then the ones PutSecretValue superseded, newest first; nil when there is
+// no such secret.
+func (f *SecretsManager) SecretVersions(id string) []SecretVersion {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.find(id)
+	if s == nil {
+		return nil
+	}
+	out := []SecretVersion{{ID: s.versionID, Value: s.value, Stages: []string{"AWSCURRENT"}}}
+	for i, v := range s.older {
+		sv := SecretVersion{ID: v.id, Value: v.value}
+		if i == 0 {
+			sv.Stages = []string{"AWSPREVIOUS"}
+		}
+		out = append(out, sv)
+	}
+	return out
+}
+
+// smTokenRe is ClientRequestToken's shape: 32 to 64 characters.
+var smTokenRe = regexp.MustCompile(`^[A-Za-z0-9-]{32,64}$`)
+
+// putSecretValue answers PutSecretValue (see SecretsManager).
+func (f *SecretsManager) putSecretValue(r *http.Request, call *SecretsManagerCall,
+	fail func(SecretsManagerFault) (int, []byte, string), reject func(code, msg string) (int, []byte, string)) (int, []byte, string) {
+	var in struct {
+		SecretID           *string   `json:"SecretId"`
+		ClientRequestToken *string   `json:"ClientRequestToken"`
+		SecretString       *string   `json:"SecretString"`
+		SecretBinary       []byte    `json:"SecretBinary"`
+		VersionStages      *[]string `json:"VersionStages"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return reject("SerializationException", "PutSecretValue body: "+err.Error())
+	}
+	if dec.More() {
+		return reject("SerializationException", "PutSecretValue body: data after the JSON object")
+	}
+	switch {
+	case in.SecretID == nil || *in.SecretID == "":
+		return reject("InvalidParameterException", "PutSecretValue: SecretId is required")
+	case in.VersionStages != nil && !slices.Equal(*in.VersionStages, []string{"AWSCURRENT"}):
+		return reject("InvalidParameterException", "PutSecretValue: VersionStages other than [AWSCURRENT] are not modeled")
+	case in.ClientRequestToken == nil:
+		// The SDK fills the idempotency token itself when the caller does not.
+		return reject("InvalidParameterException", "PutSecretValue: ClientRequestToken is missing (the SDK sends one)")
+	case !smTokenRe.MatchString(*in.ClientRequestToken):
+		return fail(SecretsManagerFault{http.StatusBadRequest, "InvalidParameterException", "ClientRequestToken must be 32 to 64 characters long."})
+	case (in.SecretString == nil) == (in.SecretBinary == nil):
+		return fail(SecretsManagerFault{http.StatusBadRequest, "InvalidRequestException", "You must provide either SecretString or SecretBinary, but not both."})
+	}
+	call.SecretID, call.ClientRequestToken = *in.SecretID, *in.ClientRequestToken
+	if in.SecretString != nil {
+		call.SecretString = *in.SecretString
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ft, faulted := f.takeFault(call.SecretID)
+	s := f.find(call.SecretID)
+	switch {
+	case faulted:
+		return fail(ft)
+	case f.denied[call.SecretID] || (s != nil && f.denied[s.arn]):
+		arn := call.SecretID
+		if s != nil {
+			arn = s.arn
+		}
+		return fail(SecretsManagerFault{Status: http.StatusBadRequest, Code: "AccessDeniedException",
+			Message: "User: arn:aws:sts::123456789012:assumed-role/switchback/test is not authorized to perform: secretsmanager:PutSecretValue on resource: " +
+				arn + " because no identity-based policy allows the secretsmanager:PutSecretValue action"})
+	case s == nil:
+		return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."})
+	}
+	token := *in.ClientRequestToken
+	value := ""
+	if in.SecretString != nil {
+		value = *in.SecretString
+	}
+	answer := func(id string, stages []string) (int, []byte, string) {
+		b, err := json.Marshal(map[string]any{"ARN": s.arn, "Name": s.name, "VersionId": id, "VersionStages": stages})
+		if err != nil {
+			panic("awsfake: marshal PutSecretValue: " + err.Error())
+		}
+		return http.StatusOK, b, ""
+	}
+	// A token naming an existing version: the same value is a retry that
+	// changes nothing; another value is refused.
+	same := func(v string, b []byte) bool { return v == value && bytes.Equal(b, in.SecretBinary) }
+	if token == s.versionID {
+		if !same(s.value, s.binary) {
+			return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceExistsException", "You can't modify an existing version, you can only create a new version."})
+		}
+		return answer(s.versionID, []string{"AWSCURRENT"})
+	}
+	for i, v := range s.older {
+		if v.id == token {
+			if !same(v.value, v.binary) {
+				return fail(SecretsManagerFault{http.StatusBadRequest, "ResourceExistsException", "You can't modify an existing version, you can only create a new version."})
+			}
+			var stages []string
+			if i == 0 {
+				stages = []string{"AWSPREVIOUS"}
+			}
+			return answer(v.id, stages)
+		}
+	}
+	s.older = append([]smVersion{{id: s.versionID, value: s.value, binary: s.binary, created: s.created}}, s.older...)
+	s.versionID, s.value, s.binary, s.created = token, value, in.SecretBinary, time.Now()
+	return answer(token, []string{"AWSCURRENT"})
 }

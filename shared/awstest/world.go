@@ -25,6 +25,7 @@ import (
 	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/replication"
+	"github.com/switchback/switchback/shared/repoint"
 	"github.com/switchback/switchback/shared/sandbox"
 )
 
@@ -47,7 +48,14 @@ type World struct {
 	SecretARN      string
 	// Orch is an orchestrator built from the real adapters pointed at the
 	// fakes, as the functions build it (actor "test").
-	Orch        orchestrate.Orchestrator
+	Orch orchestrate.Orchestrator
+	// R53 serves the application's hosted zone (AppZone: AppRecord is a
+	// CNAME to production's endpoint); AppSecretARN is the application's
+	// connection secret (host and port of production). Rollback
+	// re-pointing changes them.
+	R53          *awsfake.Route53
+	AppSecretARN string
+
 	invocations int // configure invocations already run by Drain
 	mu          sync.Mutex
 }
@@ -67,6 +75,19 @@ const (
 	AdminUser     = "admin"
 	AdminPassword = "Adm1n-Secret-pw"
 	Table         = "switchback-test"
+)
+
+// The names rollback tests use.
+const (
+	// ProdGroup is production's DB cluster parameter group (OldGroup the
+	// rollback cluster's): the rollback fences production through it.
+	ProdGroup = "orders-prod-params"
+	// AppZone is the application's hosted zone (AppDomain), AppRecord the
+	// name it connects to, AppSecret its connection secret's name.
+	AppZone   = "Z0ORDERSINTERNAL"
+	AppDomain = "orders.internal"
+	AppRecord = "db.orders.internal"
+	AppSecret = "orders/app"
 )
 
 // New builds the world; everything stops with the test.
@@ -100,13 +121,19 @@ func New(t *testing.T) *World {
 	w.RDS.AddParameterGroup(OldGroup, map[string]string{"read_only": "0"})
 	w.RDS.AddParameterGroup("orders-prod-params", map[string]string{"read_only": "0"})
 	blueDB := w.Blue.DBT(t)
+	// Production's group applies to green (a rollback fences production
+	// through it). Its pool keeps no idle session: an idle root session on
+	// production is a writer the rollback's fence does not stop.
+	greenDB := w.Green.DBT(t)
+	greenDB.SetMaxIdleConns(0)
 	w.RDS.OnModifyDBClusterParameterGroup = func(group string, params []awsfake.RDSParameter) error {
-		if group != OldGroup {
-			return fmt.Errorf("switchback changed parameter group %s, not the rollback cluster's", group)
+		db := map[string]*sql.DB{OldGroup: blueDB, ProdGroup: greenDB}[group]
+		if db == nil {
+			return fmt.Errorf("switchback changed parameter group %s, which is neither cluster's", group)
 		}
 		for _, p := range params {
 			if p.Name == "read_only" {
-				_, err := blueDB.Exec("SET GLOBAL read_only = " + p.Value)
+				_, err := db.Exec("SET GLOBAL read_only = " + p.Value)
 				return err
 			}
 		}
@@ -136,6 +163,11 @@ func New(t *testing.T) *World {
 	w.SNS.AddTopic(TopicARN)
 	w.Lambda = awsfake.StartLambda(t)
 	w.Lambda.AddFunction(ConfigureFn)
+	w.R53 = awsfake.StartRoute53(t)
+	w.R53.AddHostedZone(AppZone, AppDomain)
+	w.R53.AddRecord(AppZone, awsfake.Route53Record{Name: AppRecord, Type: "CNAME", TTL: 60, Values: []string{w.Green.Host}})
+	app, _ := json.Marshal(map[string]any{"engine": "mysql", "host": w.Green.Host, "port": w.Green.Port, "username": "app", "password": "app-pw", "dbname": "shop"})
+	w.AppSecretARN = w.SM.PutSecret(AppSecret, string(app))
 
 	db := dynalitetest.Start(t)
 	w.DynamoEndpoint = db.Endpoint
@@ -164,6 +196,7 @@ func New(t *testing.T) *World {
 		OptedIn: func(id string, tags map[string]string) (bool, string) {
 			return tags["switchback:enabled"] == "true", "tag switchback:enabled"
 		},
+		Repoint:  w.Repointers(),
 		Actor:    "test",
 		Settings: orchestrate.Settings{DeleteBlueGreen: true, RetentionHours: 24, Lease: time.Minute, Stall: time.Minute, WaitTimeout: 20 * time.Second},
 	}
@@ -279,6 +312,11 @@ func (w *World) AssertConfiguredOnce(want sandbox.Coordinates) {
 	if got := w.RDS.ParameterGroup(OldGroup)["read_only"]; got != "1" {
 		w.t.Errorf("rollback cluster's parameter group read_only = %q; want 1", got)
 	}
+	for _, c := range w.RDS.Calls("ModifyDBClusterParameterGroup") {
+		if c.Params.Get("DBClusterParameterGroupName") == ProdGroup {
+			w.t.Errorf("configure changed production's parameter group: %+v", c.Params)
+		}
+	}
 	for _, c := range w.RDS.Calls("DeleteBlueGreenDeployment") {
 		if c.Params.Get("DeleteTarget") == "true" {
 			w.t.Errorf("DeleteBlueGreenDeployment with DeleteTarget: %+v", c.Params)
@@ -320,7 +358,7 @@ func WaitRow(t *testing.T, db *sql.DB, query, want string) {
 // configuration) and switchback's own variables.
 func (w *World) Env() []string {
 	return []string{
-		w.RDS.EndpointEnv(), w.SM.EndpointEnv(), w.SNS.EndpointEnv(), w.Lambda.EndpointEnv(),
+		w.RDS.EndpointEnv(), w.SM.EndpointEnv(), w.SNS.EndpointEnv(), w.Lambda.EndpointEnv(), w.R53.EndpointEnv(),
 		"AWS_ENDPOINT_URL_DYNAMODB=" + w.DynamoEndpoint,
 		"SWITCHBACK_TABLE=" + Table,
 		"SWITCHBACK_TOPIC_ARN=" + TopicARN,
@@ -336,4 +374,14 @@ func (w *World) Env() []string {
 // a test that runs configure itself.
 func (w *World) SkipInvocations() {
 	w.invocations = len(w.Lambda.Calls(ConfigureFn))
+}
+
+// Repointers are the re-pointing adapters over the world's fakes, polling
+// every few milliseconds.
+func (w *World) Repointers() orchestrate.Repointers {
+	dns := repoint.NewRoute53(w.R53.Client())
+	dns.MinDelay, dns.MaxDelay = 5*time.Millisecond, 20*time.Millisecond
+	clusters := repoint.NewClusters(w.RDS.Client())
+	clusters.PollInterval = 20 * time.Millisecond
+	return orchestrate.Repointers{DNS: dns, Secrets: repoint.NewSecrets(w.SM.Client()), Clusters: clusters}
 }

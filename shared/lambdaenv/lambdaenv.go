@@ -41,6 +41,7 @@ const (
 	EnvMonitorConcurrency        = "SWITCHBACK_MONITOR_CONCURRENCY"
 	EnvMonitorPairTimeoutSeconds = "SWITCHBACK_MONITOR_PAIR_TIMEOUT_SECONDS"
 	EnvRollbackWindowHours       = "SWITCHBACK_ROLLBACK_WINDOW_HOURS"
+	EnvPreflightFixRetention     = "SWITCHBACK_PREFLIGHT_FIX_RETENTION"
 )
 
 // TLS modes for connections to the clusters (SWITCHBACK_TLS). They are the
@@ -169,6 +170,11 @@ type Config struct {
 	// open before teardown closes it (SWITCHBACK_ROLLBACK_WINDOW_HOURS, 0
 	// to 2160, default 168; 0 keeps it open until teardown is invoked).
 	RollbackWindow time.Duration
+	// PreflightFixRetention lets preflight set the new production's binlog
+	// retention to the rollback window when it is shorter
+	// (SWITCHBACK_PREFLIGHT_FIX_RETENTION, a boolean, default false; a
+	// manual invocation's "fix" overrides it).
+	PreflightFixRetention bool
 }
 
 // Needs says which optional variables a function requires.
@@ -244,6 +250,7 @@ func Load(getenv func(string) string, needs Needs) (Config, error) {
 	c.MonitorConcurrency = l.integer(EnvMonitorConcurrency, DefaultMonitorConcurrency, 1, 64)
 	c.MonitorPairTimeout = l.duration(EnvMonitorPairTimeoutSeconds, time.Second, DefaultMonitorPairTimeout, time.Second, 5*time.Minute)
 	c.RollbackWindow = l.duration(EnvRollbackWindowHours, time.Hour, DefaultRollbackWindow, 0, time.Duration(maxRetentionHours)*time.Hour)
+	c.PreflightFixRetention = l.boolean(EnvPreflightFixRetention, false)
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
 	}

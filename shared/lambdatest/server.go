@@ -86,6 +86,17 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[string]*invocation
 	initErr *FunctionError
+	// clientContext is sent as Lambda-Runtime-Client-Context.
+	clientContext string
+}
+
+// SetClientContext makes every later invocation carry clientContext as
+// Lambda-Runtime-Client-Context (what aws lambda invoke --client-context
+// carries: JSON with "custom", "env" and "client"); "" sends none.
+func (s *Server) SetClientContext(clientContext string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clientContext = clientContext
 }
 
 type invocation struct {
@@ -193,6 +204,11 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderDeadline, strconv.FormatInt(inv.deadline.UnixMilli(), 10))
 	h.Set(HeaderFunctionARN, s.FunctionARN)
 	h.Set(HeaderTraceID, inv.traceID)
+	s.mu.Lock()
+	if s.clientContext != "" {
+		h.Set("Lambda-Runtime-Client-Context", s.clientContext)
+	}
+	s.mu.Unlock()
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(inv.payload)

@@ -108,6 +108,11 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 			return out, err
 		}
 		o.history(ctx, id, "configure", "done", "rollback cluster "+rec.Rollback.ID+" replicates from "+rec.Production.ID)
+		if res == replication.OutcomeConfigured {
+			o.notify(ctx, "switchback: "+id+" configured",
+				fmt.Sprintf("%s: the way back is open: %s (fenced) replicates from %s since %s:%d. Next: watch RollbackReady; if needed, a dry run of the rollback function first.",
+					id, rec.Rollback.ID, rec.Production.ID, rec.Coords.File, rec.Coords.Position))
+		}
 		return out, nil
 	case errors.Is(err, replication.ErrRefused), errors.Is(err, replication.ErrInvalidArgument):
 		out.Outcome, out.Reason = "needs-attention", err.Error()
@@ -115,8 +120,18 @@ func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (Con
 	default:
 		out.Outcome, out.Reason = "failed", err.Error()
 		o.history(ctx, id, "configure", "failed", err.Error())
+		o.notify(ctx, "switchback: "+id+" configure failed",
+			fmt.Sprintf("%s: configure failed: %s. Next: reconcile retries once the record stalls; see switchback history --deployment %s.", id, clip(err.Error(), 300), id))
 		return out, err
 	}
+}
+
+// clip shortens s to at most n bytes for a pager-sized message.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // errOptedOut: the deployment's clusters were opted out after the event.

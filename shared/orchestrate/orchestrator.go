@@ -26,6 +26,19 @@ type Settings struct {
 	Stall time.Duration
 	// WaitTimeout bounds configure's wait for the replication threads.
 	WaitTimeout time.Duration
+	// MaxLag is the most replication lag (seconds behind, probe lag) the
+	// monitor counts as ready; 0 means replication.DefaultMaxLag.
+	MaxLag time.Duration
+	// MinHeadroom is the binlog retention headroom the monitor needs
+	// above it to count a pair as ready.
+	MinHeadroom time.Duration
+	// MonitorConcurrency pairs are observed at once (0 means 4), each
+	// within MonitorPairTimeout (0 means 20 s).
+	MonitorConcurrency int
+	MonitorPairTimeout time.Duration
+	// RollbackWindow is how long after configure a pair stays; then the
+	// monitor (or a due teardown) closes it. 0: never automatically.
+	RollbackWindow time.Duration
 }
 
 // Orchestrator runs capture, reconcile and configure with its adapters.
@@ -40,6 +53,8 @@ type Orchestrator struct {
 	Connect     Connector
 	Fencer      FencerFactory
 	Deleter     BlueGreenDeleter
+	// Repoint re-points the application after a rollback (rollback.go).
+	Repoint Repointers
 	// OptedIn says whether a cluster may be touched, and why (or why not).
 	OptedIn func(clusterID string, tags map[string]string) (bool, string)
 	// Metric publishes a metric for a deployment (embedded metric format

@@ -324,8 +324,10 @@ func TestIntegrationLaterCoordinatesLeaveConfiguredPair(t *testing.T) {
 	if err != nil || rec.Phase != orchestrate.PhaseConfigured {
 		t.Fatalf("record %+v (%v); want still configured", rec, err)
 	}
-	if msgs := w.SNS.Published(awstest.TopicARN); len(msgs) != 0 {
-		t.Fatalf("on-call paged: %+v", msgs)
+	for _, m := range w.SNS.Published(awstest.TopicARN) {
+		if strings.Contains(m.Subject, "needs attention") {
+			t.Fatalf("on-call paged: %+v", m)
+		}
 	}
 	w.AssertConfiguredOnce(w.Coords)
 }

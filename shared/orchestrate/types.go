@@ -121,6 +121,8 @@ type Record struct {
 	ConfiguredAt time.Time `json:"configured_at,omitzero" dynamodbav:"configured_at,omitempty"`
 	// LastSeen is the monitor's latest observation of the pair.
 	LastSeen *LastSeen `json:"last_seen,omitempty" dynamodbav:"last_seen,omitempty"`
+	// LastRollback is what the latest rollback recorded (rollback.go).
+	LastRollback *RollbackState `json:"last_rollback,omitempty" dynamodbav:"last_rollback,omitempty"`
 }
 
 // LastSeen is what the monitor last observed of a pair.

@@ -30,6 +30,9 @@ type Server struct {
 	// own is the set of connection ids of db's sessions, so that checks of
 	// the server's sessions can tell switchback's own from everyone else's.
 	own *sessionSet
+	// cfg is the connection's configuration, for a connection of its own
+	// outside the pool (BinlogFileCreated).
+	cfg *mysql.Config
 }
 
 // ErrUnreachable means a server could not be reached or refused the login.
@@ -67,7 +70,7 @@ func Connect(ctx context.Context, role, dsn string, dialect Dialect) (*Server, e
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
-	s := &Server{Role: role, Addr: cfg.Addr, User: cfg.User, db: db, own: own}
+	s := &Server{Role: role, Addr: cfg.Addr, User: cfg.User, db: db, own: own, cfg: cfg.Clone()}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, s.unreachable(err)

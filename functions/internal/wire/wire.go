@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/switchback/switchback/shared/emf"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
+	"github.com/switchback/switchback/shared/repoint"
 )
 
 // Runtime is one function's dependencies, built once per cold start.
@@ -32,7 +34,10 @@ type Runtime struct {
 	Function string
 	Config   lambdaenv.Config
 	Log      *slog.Logger
-	base     orchestrate.Orchestrator
+	// RDS is the RDS adapter the orchestrator uses (preflight reads
+	// parameter groups through it).
+	RDS  *awsrds.Client
+	base orchestrate.Orchestrator
 }
 
 // Load reads the configuration (every problem named by its variable) and
@@ -65,7 +70,20 @@ func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime
 			RetentionHours:  cfg.RetentionHours,
 			Lease:           cfg.Lease,
 			Stall:           cfg.Stall,
+			// Monitor and teardown.
+			MaxLag:             cfg.MaxLag,
+			MinHeadroom:        cfg.MinHeadroom,
+			MonitorConcurrency: cfg.MonitorConcurrency,
+			MonitorPairTimeout: cfg.MonitorPairTimeout,
+			RollbackWindow:     cfg.RollbackWindow,
 		},
+	}
+	// Re-pointing after a rollback (Route 53, the application's secret, the
+	// clusters' rename).
+	o.Repoint = orchestrate.Repointers{
+		DNS:      repoint.NewRoute53(route53.NewFromConfig(awsCfg)),
+		Secrets:  repoint.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
+		Clusters: repoint.NewClusters(rds.NewFromConfig(awsCfg)),
 	}
 	if needs.ConfigureFunction {
 		o.Invoker = awsclients.NewInvoker(lambda.NewFromConfig(awsCfg), cfg.ConfigureFunction)
@@ -76,7 +94,7 @@ func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime
 		}
 	}
 	log.Info("cold start", "config", cfg)
-	return &Runtime{Function: function, Config: cfg, Log: log, base: o}, nil
+	return &Runtime{Function: function, Config: cfg, Log: log, RDS: rdsClient, base: o}, nil
 }
 
 // For returns the orchestrator for one invocation: its history entries name
