@@ -290,14 +290,16 @@ func (f *ParameterGroupFencer) ReadOnly(ctx context.Context) (bool, error) {
 	}
 	// The writer may read read_only=1 for another reason (RDS keeps the old
 	// blue read-only while the blue/green deployment exists): the fence is
-	// on only once every instance has applied the group.
+	// on only once every instance has applied the group. "pending-reboot"
+	// counts as applied: read_only is dynamic and applied at once, and the
+	// status only says some other, static parameter waits for a reboot.
 	list, err := f.client.describeClusters(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(id)})
 	if err != nil {
 		return false, fmt.Errorf("parameter-group fence of cluster %s: %w", f.name(), err)
 	}
 	for _, c := range list {
 		for _, m := range c.DBClusterMembers {
-			if st := aws.ToString(m.DBClusterParameterGroupStatus); st != "in-sync" {
+			if st := aws.ToString(m.DBClusterParameterGroupStatus); st != "in-sync" && st != "pending-reboot" {
 				f.client.log().Info("parameter group not applied yet", "cluster", f.name(), "instance", aws.ToString(m.DBInstanceIdentifier), "status", st)
 				return false, nil
 			}
