@@ -229,9 +229,6 @@ func TestStartTime(t *testing.T) {
 		}
 		t.Logf("start %d: ready in %s, closed in %s", i, took.Round(time.Millisecond), time.Since(closeBegin).Round(time.Millisecond))
 		total += took
-		if took > 5*time.Second {
-			t.Errorf("start took %s; want < 5s", took)
-		}
 	}
 	t.Logf("mean start: %s", (total / runs).Round(time.Millisecond))
 
@@ -253,10 +250,9 @@ func TestStartTime(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Timings are reported, not asserted: a loaded machine is slower, and
+	// performance is measured in benchmarks.
 	t.Logf("StartN(3): all ready in %s", took.Round(time.Millisecond))
-	if took > 5*time.Second {
-		t.Errorf("StartN(3) took %s; want < 5s", took)
-	}
 }
 
 func TestNativeReplication(t *testing.T) {
