@@ -239,7 +239,8 @@ func TestIntegrationMonitorBinary(t *testing.T) {
 	}
 }
 
-// The teardown binary: a payload with the wrong types is refused with no
+// The teardown binary: a payload with an unknown field ("dryRun"), the
+// wrong types or a malformed id is refused with the field named and no
 // side effect; then the pair is torn down (replication reset, user
 // dropped, fence kept, record closed, on-call told), and a second
 // invocation reports closed without changing anything.
@@ -247,14 +248,33 @@ func TestIntegrationTeardownBinary(t *testing.T) {
 	w := configuredForBinaries(t)
 	teardown := lambdatest.Start(t, lambdatest.Build(t, "./teardown"), w.Env())
 	sent := len(w.SNS.Published(awstest.TopicARN))
-	res, err := teardown.Invoke([]byte(`{"deployment": 42, "releaseFence": "yes"}`))
-	if err != nil || res.Error == nil {
-		t.Fatalf("wrong types: %v %+v; want a function error", err, res)
+	before := w.Snapshot()
+	dep := awstest.DeploymentID
+	// Decoded strictly: each refused with the field named, nothing run.
+	for _, r := range []struct{ payload, want string }{
+		{`{"deployment": 42, "releaseFence": "yes"}`, `"deployment" must be a string, not a number`},
+		{`{"deployment": "` + dep + `", "releaseFence": "yes"}`, `"releaseFence" must be true or false, not a string`},
+		{`{"deployment": "` + dep + `", "dryRun": true}`, `unknown field "dryRun"`},
+		{`{"deployment": "` + dep + `", "releasefence": true}`, `did you mean "releaseFence"`},
+		{`{"Deployment": "` + dep + `"}`, `unknown field "Deployment": did you mean "deployment"?`},
+		{`{"deployment": "` + dep + `", "due": "true"}`, `"due" must be true or false, not a string`},
+		{`{"deployment": "orders-prod"}`, `"deployment" "orders-prod" is not a blue/green deployment id`},
+		{`{"deployment": null}`, `"deployment" must be a string, not null`},
+		{`{}`, `"deployment" is required`},
+		{`[]`, `must be a JSON object, not an array`},
+	} {
+		res, err := teardown.Invoke([]byte(r.payload))
+		if err != nil || res.Error == nil || res.Error.Type != "InvalidTeardownRequest" || !strings.Contains(res.Error.Message, r.want) {
+			t.Errorf("%s: answered %s %+v (%v); want an InvalidTeardownRequest error containing %q", r.payload, res.Response, res.Error, err, r.want)
+		}
+	}
+	if diff := before.Diff(w.Snapshot()); diff != "" {
+		t.Fatalf("a refused payload changed:\n%s", diff)
 	}
 	if rec, err := w.Store.Get(t.Context(), awstest.DeploymentID); err != nil || rec.Phase != orchestrate.PhaseConfigured {
 		t.Fatalf("after a refused payload: %v %+v", err, rec.Phase)
 	}
-	res, err = teardown.Invoke([]byte(`{"deployment": "` + awstest.DeploymentID + `", "reason": "upgrade verified", "caller": "oncall"}`))
+	res, err := teardown.Invoke([]byte(`{"deployment": "` + awstest.DeploymentID + `", "reason": "upgrade verified", "caller": "oncall"}`))
 	if err != nil || res.Error != nil {
 		t.Fatalf("teardown: %v %+v\n%s", err, res.Error, teardown.Output())
 	}
@@ -385,6 +405,9 @@ func TestIntegrationPreflightFunction(t *testing.T) {
 	if c, _ := rep.Check(preflight.CheckRollbackGroup); !strings.Contains(c.Evidence, "orders-prod-params is a custom DB cluster parameter group that only cluster orders-prod uses") {
 		t.Errorf("rollback group check: %+v", c)
 	}
+	if c, _ := rep.Check(preflight.CheckProductionGroup); c.Status != preflight.Pass || !strings.Contains(c.Evidence, "only cluster "+greenID+" uses") {
+		t.Errorf("production group check: %+v", c)
+	}
 	msgs := w.SNS.Published(awstest.TopicARN)
 	if len(msgs) != 1 {
 		t.Fatalf("%d notifications; want 1", len(msgs))
@@ -394,7 +417,7 @@ func TestIntegrationPreflightFunction(t *testing.T) {
 		t.Errorf("subject %q", msgs[0].Subject)
 	}
 	for _, want := range []string{
-		awstest.DeploymentID + ": preflight FAIL — 1 failing, 0 warning, 13 passed (production " + greenID + " → rollback orders-prod).",
+		awstest.DeploymentID + ": preflight FAIL — 1 failing, 0 warning, 14 passed (production " + greenID + " → rollback orders-prod).",
 		"FAIL binlog_format in production's DB cluster parameter group: binlog_format is not set (the engine default, OFF) in " + greenGroup,
 		`Next: apply each failing check's fix (in the report) and run preflight again (payload {"deployment": "` + awstest.DeploymentID + `"})`,
 	} {

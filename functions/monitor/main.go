@@ -43,7 +43,7 @@ func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (orchestra
 				ready++
 			}
 		}
-		log.Info("monitor finished", "pairs", len(rep.Pairs), "ready", ready, "not_ready", len(rep.Pairs)-ready, "torn_down", len(rep.TornDown))
+		log.Info("monitor finished", "pairs", len(rep.Pairs), "ready", ready, "not_ready", len(rep.Pairs)-ready, "due", len(rep.Due))
 		return rep, nil
 	}
 }

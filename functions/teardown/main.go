@@ -1,14 +1,19 @@
 // Command teardown is the Lambda function that ends a pair's rollback
 // path: on request ({"deployment": "bgd-…", "reason": "…", "caller": "…",
 // "releaseFence": false}) or from a schedule ({"due": true}: every pair
-// whose rollback window has ended). Under the deployment's lease it stops
-// and resets replication on the rollback cluster, drops switchback's
-// replication user from production, releases the fence only when asked,
-// closes the record and tells on-call. Running it again reports closed.
+// whose rollback window has ended). The payload is decoded strictly
+// (orchestrate.DecodeTeardownRequest): an unknown field ("dryRun"), a
+// wrong type or a malformed id is refused with the field named, before
+// anything runs. Under the deployment's lease and the engine's pair lock
+// it stops and resets replication on the rollback cluster, drops
+// switchback's replication user from production, releases the fence only
+// when asked, closes the record and tells on-call. A pair a rollback has
+// acted on is refused. Running it again reports closed.
 package main
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -25,9 +30,20 @@ func main() {
 	lambda.Start(handler(rt))
 }
 
-func handler(rt *wire.Runtime) func(context.Context, orchestrate.TeardownRequest) (orchestrate.TeardownOutcome, error) {
-	return func(ctx context.Context, req orchestrate.TeardownRequest) (orchestrate.TeardownOutcome, error) {
+// InvalidTeardownRequest is the function error for a payload that is not a
+// teardown request (its type name is the invocation's errorType).
+type InvalidTeardownRequest struct{ msg string }
+
+func (e *InvalidTeardownRequest) Error() string { return e.msg }
+
+func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (orchestrate.TeardownOutcome, error) {
+	return func(ctx context.Context, payload json.RawMessage) (orchestrate.TeardownOutcome, error) {
+		req, err := orchestrate.DecodeTeardownRequest(payload)
 		o, log := rt.For(ctx, req.Deployment)
+		if err != nil {
+			log.Error("teardown request refused", "error", err.Error())
+			return orchestrate.TeardownOutcome{Outcome: orchestrate.TeardownRefused, Reason: err.Error()}, &InvalidTeardownRequest{msg: err.Error()}
+		}
 		out, err := o.Teardown(ctx, req)
 		if err != nil {
 			log.Error("teardown failed", "outcome", out.Outcome, "error", err.Error())

@@ -254,7 +254,7 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 		SourceHost:          prodC.Endpoint,
 		SourcePort:          prodC.Port,
 		ReplicationPassword: replPassword,
-		RetentionHours:      o.Settings.RetentionHours,
+		RetentionHours:      o.Settings.ConfigureRetentionHours(),
 		WaitTimeout:         wait,
 		OnStep:              step,
 	})

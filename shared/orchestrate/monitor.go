@@ -1,6 +1,7 @@
 package orchestrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -27,11 +28,15 @@ const (
 
 // MonitorReport is what one monitor run saw and did.
 type MonitorReport struct {
-	// Pairs are the configured pairs observed, in the store's order.
+	// Pairs are the pairs published, in the store's order: the configured
+	// pairs observed, and every other record with clusters that is not
+	// closed (published not ready, with its phase as the reason).
 	Pairs []PairStatus `json:"pairs"`
-	// TornDown are the pairs whose rollback window had ended: torn down
-	// instead of observed.
-	TornDown []TeardownOutcome `json:"torn_down,omitempty"`
+	// Due are the configured pairs whose rollback window has ended. The
+	// monitor observes them like the others and leaves closing them to the
+	// scheduled teardown ({"due": true}): a teardown may wait on a cluster
+	// that does not answer, and the monitor must publish every pair.
+	Due []string `json:"due,omitempty"`
 }
 
 // PairStatus is one observation of a pair and the verdict on it. Pointer
@@ -63,24 +68,36 @@ type PairStatus struct {
 	MS       int64  `json:"ms"`
 }
 
-// Monitor observes every configured pair (records in PhaseConfigured;
-// pairs being or already rolled back, closed or never configured are not
-// watched), at most Settings.MonitorConcurrency at once and each within
+// Monitor observes every configured pair (records in PhaseConfigured),
+// at most Settings.MonitorConcurrency at once and each within
 // Settings.MonitorPairTimeout, so that one cluster that does not answer
 // cannot hold up the others. For each pair it connects both writers as
-// Configure does, runs replication.Observe (the heartbeat probe included)
-// and replication.MeasureHeadroom, and publishes one EMF line (namespace
+// Configure does, checks that both clusters' fences can be set (the
+// rollback fences production through its DB cluster parameter group, so a
+// default or shared group there means the rollback would be refused),
+// runs replication.Observe (the heartbeat probe included) and
+// replication.MeasureHeadroom, and publishes one EMF line (namespace
 // Switchback, dimension Deployment): ReplicaLagSeconds, ProbeLagSeconds,
 // ReplicationRunning, BytesBehind, BinlogRetentionHeadroomHours and
 // RollbackReady. A value that is unknown is left out, never made up; a
 // pair that cannot be observed still publishes RollbackReady=0 and
 // ReplicationRunning=0, with the reason logged.
 //
-// It stores what it saw in the record's LastSeen (the phase is left as it
-// is) and tells on-call when a pair's readiness changes either way. A
-// configured pair whose rollback window (Settings.RollbackWindow after
-// ConfiguredAt) has ended is torn down instead (fence kept). The error is
-// for a store that cannot be listed; a pair's problems are in its status.
+// Every other record that names clusters and is not closed (capturing,
+// configuring, rolling-back, rolled-back, needs-attention) publishes
+// RollbackReady=0 and ReplicationRunning=0 with its phase as the reason,
+// without touching the servers. A rolling-back record whose lease has
+// expired is a rollback run that was killed (a Lambda timeout) mid-way:
+// production may be fenced; on-call is told once per run.
+//
+// It stores what it saw in a configured record's LastSeen (the phase is
+// left as it is) and tells on-call when a pair's readiness changes either
+// way. A configured pair whose rollback window (Settings.RollbackWindow
+// after ConfiguredAt) has ended is observed as the others, listed in Due
+// and warned about; the scheduled teardown ({"due": true}) closes it — the
+// monitor itself never tears down, so a teardown that hangs on a cluster
+// cannot keep it from publishing. The error is for a store that cannot be
+// listed; a pair's problems are in its status.
 func (o *Orchestrator) Monitor(ctx context.Context) (MonitorReport, error) {
 	rep := MonitorReport{Pairs: []PairStatus{}}
 	recs, err := o.Store.List(ctx)
@@ -91,18 +108,13 @@ func (o *Orchestrator) Monitor(ctx context.Context) (MonitorReport, error) {
 	var watch []Record
 	for _, rec := range recs {
 		switch {
-		case rec.Phase != PhaseConfigured:
-		case o.due(rec, now):
-			out, err := o.Teardown(ctx, TeardownRequest{Deployment: rec.Deployment, Due: true,
-				Reason: fmt.Sprintf("the rollback window of %s after configure (%s) ended", o.Settings.RollbackWindow, rec.ConfiguredAt.UTC().Format(time.RFC3339))})
-			if err != nil {
-				o.log().Error("teardown at the end of the rollback window failed", "deployment", rec.Deployment, "error", err.Error())
+		case rec.Phase == PhaseClosed:
+		case rec.Phase == PhaseConfigured:
+			watch = append(watch, rec)
+			if o.due(rec, now) {
+				rep.Due = append(rep.Due, rec.Deployment)
 			}
-			rep.TornDown = append(rep.TornDown, out)
-			if out.Outcome != TeardownClosed {
-				watch = append(watch, rec) // still open: watched as before
-			}
-		default:
+		case rec.Production != nil && rec.Rollback != nil:
 			watch = append(watch, rec)
 		}
 	}
@@ -114,6 +126,13 @@ func (o *Orchestrator) Monitor(ctx context.Context) (MonitorReport, error) {
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, rec := range watch {
+		if rec.Phase != PhaseConfigured {
+			// Not observed: the phase says the way back is not open.
+			st := o.phaseStatus(ctx, rec, now)
+			o.publish(ctx, st)
+			rep.Pairs[i] = st
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -126,6 +145,10 @@ func (o *Orchestrator) Monitor(ctx context.Context) (MonitorReport, error) {
 			}
 			st := o.observeBounded(ctx, rec)
 			<-sem
+			if o.due(rec, now) {
+				st.Warnings = append(st.Warnings, fmt.Sprintf("the rollback window of %s ended at %s: the scheduled teardown ({\"due\": true}) closes this pair",
+					o.Settings.RollbackWindow, rec.ConfiguredAt.Add(o.Settings.RollbackWindow).UTC().Format(time.RFC3339)))
+			}
 			o.publish(ctx, st)
 			st.Notified = o.recordSeen(ctx, rec.Deployment, st)
 			rep.Pairs[i] = st
@@ -133,6 +156,68 @@ func (o *Orchestrator) Monitor(ctx context.Context) (MonitorReport, error) {
 	}
 	wg.Wait()
 	return rep, nil
+}
+
+// staleRollbackReason marks the LastSeen of a rolling-back record whose
+// run was found killed: on-call was told about that run.
+const staleRollbackReason = "rollback run ended without an outcome"
+
+// phaseStatus is the status of a record with clusters that is not
+// configured (nor closed): not ready, its phase the reason. A rolling-back
+// record whose lease expired is told to on-call once per rollback run.
+func (o *Orchestrator) phaseStatus(ctx context.Context, rec Record, now time.Time) PairStatus {
+	reason := "the pair is " + string(rec.Phase) + ", not configured: no rollback replica is watched"
+	if rec.PhaseDetail != "" {
+		reason += " (" + rec.PhaseDetail + ")"
+	}
+	st := unobserved(rec, reason)
+	if rec.Phase == PhaseRollingBack && (rec.Lease == nil || !rec.Lease.Expires.After(now)) {
+		st.Reasons = append(st.Reasons, staleRollbackReason+": its run holds no lease (killed or timed out mid-way)")
+		if o.notifyStaleRollback(ctx, rec.Deployment, st) {
+			st.Notified = "rollback-stalled"
+		}
+	}
+	return st
+}
+
+// notifyStaleRollback tells on-call, once per rollback run, that a
+// rolling-back record's run ended without an outcome; it marks the
+// record's LastSeen so later monitor runs stay quiet. It reports whether
+// it told on-call.
+func (o *Orchestrator) notifyStaleRollback(ctx context.Context, id string, st PairStatus) bool {
+	now := o.now().UTC()
+	var rec Record
+	marked := false
+	_, err := o.upsert(ctx, id, func(r *Record) error {
+		marked = false
+		if r.Version == 0 || r.Phase != PhaseRollingBack || (r.Lease != nil && r.Lease.Expires.After(now)) {
+			return errNoChange // gone, moved on, or a run holds it again
+		}
+		if ls := r.LastSeen; ls != nil && len(ls.Reasons) > 0 && strings.HasPrefix(ls.Reasons[len(ls.Reasons)-1], staleRollbackReason) &&
+			(r.LastRollback == nil || !ls.Time.Before(r.LastRollback.StartedAt)) {
+			return errNoChange // this run was already told
+		}
+		r.LastSeen = &LastSeen{Time: now, Ready: false, Reasons: st.Reasons}
+		rec, marked = *r, true
+		return nil
+	})
+	if err != nil {
+		o.log().Error("could not record a stalled rollback", "deployment", id, "error", err.Error())
+		return false
+	}
+	if !marked {
+		return false
+	}
+	started, by := "at an unknown time", "unknown"
+	if lr := rec.LastRollback; lr != nil {
+		started, by = lr.StartedAt.UTC().Format(time.RFC3339), cmp.Or(lr.Caller, "unknown")
+	}
+	detail := fmt.Sprintf("the rollback from %s to %s started %s by %s ended without an outcome (its run was killed or timed out)", st.Production, st.Rollback, started, by)
+	o.history(ctx, id, "monitor", "rollback-stalled", detail)
+	o.notify(ctx, "switchback: "+id+" rollback STALLED",
+		fmt.Sprintf("%s (phase rolling-back): %s; %s may be fenced read-only and reject the application's writes. Next: run the rollback again (it resumes from where the servers stand) or check read_only on both clusters by hand.",
+			id, detail, st.Production))
+	return true
 }
 
 // due reports whether a configured record's rollback window has ended.
@@ -213,6 +298,18 @@ func (o *Orchestrator) observePair(ctx context.Context, rec Record, timeout time
 	if o.Fencer != nil {
 		if fence, err = o.Fencer(rbC, rb); err != nil {
 			return fail("rollback cluster %s: %v", rbC.ID, err)
+		}
+		// A rollback fences production (and later lifts the rollback
+		// cluster's fence) through their parameter groups, and refuses
+		// when either is a default group or shared: the way back is not
+		// open then, however well the replica runs.
+		if pf, err := o.Fencer(prodC, prod); err != nil {
+			st.Reasons = append(st.Reasons, fmt.Sprintf("production %s cannot be fenced, so a rollback would be refused: %v", prodC.ID, err))
+		} else if err := pf.Check(ctx); err != nil {
+			st.Reasons = append(st.Reasons, fmt.Sprintf("production %s cannot be fenced, so a rollback would be refused: %v", prodC.ID, err))
+		}
+		if err := fence.Check(ctx); err != nil {
+			st.Reasons = append(st.Reasons, fmt.Sprintf("rollback cluster %s's fence cannot be managed, so a rollback would be refused: %v", rbC.ID, err))
 		}
 	}
 	maxLag := o.Settings.MaxLag
@@ -362,6 +459,8 @@ func nextStep(st PairStatus) string {
 		return "check that both clusters are up and reachable from the monitor (security groups, admin secrets)."
 	case st.Headroom != nil && st.Headroom.Gone:
 		return "the rollback replica cannot catch up; configure the pair again or accept that rollback is closed."
+	case strings.Contains(joined, "cannot be fenced") || strings.Contains(joined, "fence cannot be managed"):
+		return "give the cluster named its own custom DB cluster parameter group (aws rds modify-db-cluster --db-cluster-parameter-group-name), then reboot its writer; preflight checks it."
 	case strings.Contains(joined, "error"):
 		return "fix the replica error on " + st.Rollback + " (SHOW REPLICA STATUS); switchback history --deployment " + st.Deployment + "."
 	case strings.Contains(joined, "headroom"):

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/switchback/switchback/shared/awsclients"
+	"github.com/switchback/switchback/shared/awsfake"
 	"github.com/switchback/switchback/shared/awstest"
 	"github.com/switchback/switchback/shared/emf"
 	"github.com/switchback/switchback/shared/orchestrate"
+	"github.com/switchback/switchback/shared/replication"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -488,22 +490,33 @@ func TestIntegrationMonitorBoundsEachPair(t *testing.T) {
 	}
 }
 
-// A pair whose rollback window has ended is torn down by the monitor
-// instead of observed (fence kept); asked later, teardown releases the
-// fence; asked again, it changes nothing.
+// A pair whose rollback window has ended is observed by the monitor as
+// any other and listed as due, never torn down by it; the scheduled
+// teardown ({"due": true}) closes it (fence kept); asked later, teardown
+// releases the fence; asked again, it changes nothing.
 func TestIntegrationMonitorTearsDownDuePairs(t *testing.T) {
 	w := configuredWorld(t)
 	dep := awstest.DeploymentID
 	o := w.Orch
 	o.Settings.RollbackWindow = time.Millisecond
 	run := runMonitor(t, o)
-	if len(run.rep.Pairs) != 0 || len(run.rep.TornDown) != 1 || run.rep.TornDown[0].Outcome != orchestrate.TeardownClosed || run.rep.TornDown[0].FenceReleased {
+	if len(run.rep.Pairs) != 1 || !slices.Equal(run.rep.Due, []string{dep}) || !run.rep.Pairs[0].Ready || run.metric(t, dep, "RollbackReady") != 1 {
 		t.Fatalf("monitor with the window ended: %+v", run.rep)
+	}
+	if !strings.Contains(strings.Join(run.rep.Pairs[0].Warnings, " "), "the scheduled teardown") {
+		t.Errorf("the due pair is not flagged: %+v", run.rep.Pairs[0])
+	}
+	if rec, err := w.Store.Get(t.Context(), dep); err != nil || rec.Phase != orchestrate.PhaseConfigured {
+		t.Fatalf("the monitor changed the due pair: %+v %v", rec.Phase, err)
+	}
+	out, err := o.Teardown(t.Context(), orchestrate.TeardownRequest{Due: true})
+	if err != nil || len(out.Deployments) != 1 || out.Deployments[0].Outcome != orchestrate.TeardownClosed || out.Deployments[0].FenceReleased {
+		t.Fatalf("due teardown: %+v %v", out, err)
 	}
 	assertTornDown(t, w, true)
 
 	o.Actor = "teardown/req-2"
-	out, err := o.Teardown(t.Context(), orchestrate.TeardownRequest{Deployment: dep, ReleaseFence: true, Caller: "bob", Reason: "old cluster to be reused"})
+	out, err = o.Teardown(t.Context(), orchestrate.TeardownRequest{Deployment: dep, ReleaseFence: true, Caller: "bob", Reason: "old cluster to be reused"})
 	if err != nil || out.Outcome != orchestrate.TeardownClosed || !out.FenceReleased || out.Unchanged {
 		t.Fatalf("release the fence of a closed pair: %+v %v", out, err)
 	}
@@ -521,6 +534,224 @@ func TestIntegrationMonitorTearsDownDuePairs(t *testing.T) {
 	if n := notifications(w); !strings.Contains(n[len(n)-1], "fence released") {
 		t.Errorf("last notification %q", n[len(n)-1])
 	}
+}
+
+// A due pair whose clusters never answer next to a healthy pair: the
+// monitor does not tear it down (nothing waits on it beyond its pair
+// timeout), the healthy pair publishes RollbackReady=1 within the timeout,
+// and the hung one RollbackReady=0, flagged as due.
+func TestIntegrationMonitorHungDuePair(t *testing.T) {
+	w := configuredWorld(t)
+	hole := startBlackHole(t)
+	dead := orchestrate.Cluster{ID: "hung", Endpoint: "127.0.0.1", Port: hole.port(), Tags: map[string]string{awsclients.AdminSecretTag: w.SecretARN}}
+	rb := dead
+	rb.ID += "-old1"
+	if _, err := w.Store.Create(t.Context(), orchestrate.Record{Deployment: "bgd-hung", Phase: orchestrate.PhaseConfigured,
+		Production: &dead, Rollback: &rb, ConfiguredAt: time.Now().Add(-48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 2 * time.Second
+	o := w.Orch
+	o.Settings.RollbackWindow = 24 * time.Hour
+	o.Settings.MonitorPairTimeout = timeout
+	start := time.Now()
+	run := runMonitor(t, o)
+	if took := time.Since(start); took > timeout+3*time.Second {
+		t.Errorf("the run took %s; want about one pair timeout (%s)", took, timeout)
+	}
+	if !slices.Equal(run.rep.Due, []string{"bgd-hung"}) {
+		t.Errorf("due %v; want the hung pair only", run.rep.Due)
+	}
+	healthy := run.pair(t, awstest.DeploymentID)
+	if !healthy.Ready || run.metric(t, awstest.DeploymentID, "RollbackReady") != 1 || healthy.MS > timeout.Milliseconds() {
+		t.Fatalf("healthy pair next to a hung due pair: %+v", healthy)
+	}
+	if hung := run.pair(t, "bgd-hung"); hung.Ready || run.metric(t, "bgd-hung", "RollbackReady") != 0 {
+		t.Errorf("hung pair: %+v", hung)
+	}
+	rec, err := w.Store.Get(t.Context(), "bgd-hung")
+	if err != nil || rec.Phase != orchestrate.PhaseConfigured {
+		t.Fatalf("the monitor acted on the hung due pair: %+v %v", rec.Phase, err)
+	}
+	hist, _ := w.Store.History(t.Context(), "bgd-hung")
+	for _, h := range hist {
+		if h.Step != "monitor" {
+			t.Errorf("the monitor did more than observe the hung pair: %+v", h)
+		}
+	}
+}
+
+// Production's DB cluster parameter group shared with another cluster:
+// the rollback would refuse to fence production through it, so the pair
+// is not ready although it replicates, with the reason; unshared again,
+// it is ready.
+func TestIntegrationMonitorProductionGroupShared(t *testing.T) {
+	w := configuredWorld(t)
+	dep := awstest.DeploymentID
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: "orders-reporting", Engine: "aurora-mysql", EngineVersion: "8.0.mysql_aurora.3.08.0",
+		Endpoint: "127.0.0.1", Port: 1, ParameterGroup: awstest.ProdGroup})
+	run := runMonitor(t, w.Orch)
+	p := run.pair(t, dep)
+	reasons := strings.Join(p.Reasons, " ")
+	if p.Ready || run.metric(t, dep, "RollbackReady") != 0 || run.metric(t, dep, "ReplicationRunning") != 1 ||
+		!strings.Contains(reasons, "production "+awstest.ProdID+" cannot be fenced") || !strings.Contains(reasons, "also used by orders-reporting") {
+		t.Fatalf("shared production group: %+v", p)
+	}
+	if n := notifications(w); !strings.Contains(n[len(n)-1], "NOT ready") || !strings.Contains(n[len(n)-1], "own custom DB cluster parameter group") {
+		t.Errorf("last notification %q", n[len(n)-1])
+	}
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: "orders-reporting", Engine: "aurora-mysql", EngineVersion: "8.0.mysql_aurora.3.08.0",
+		Endpoint: "127.0.0.1", Port: 1, ParameterGroup: "reporting-params"})
+	if run := runMonitor(t, w.Orch); !run.pair(t, dep).Ready || run.metric(t, dep, "RollbackReady") != 1 {
+		t.Fatalf("unshared again: %+v", run.pair(t, dep))
+	}
+}
+
+// Records that are not configured (nor closed) but name clusters publish
+// RollbackReady=0 with their phase as the reason, without the servers
+// being touched; a rolling-back record whose lease expired (a killed
+// rollback run) is told to on-call once, not at every run.
+func TestIntegrationMonitorPublishesOtherPhases(t *testing.T) {
+	w := configuredWorld(t)
+	ctx := t.Context()
+	prod, rb := orchestrate.Cluster{ID: "p"}, orchestrate.Cluster{ID: "p-old1"}
+	for dep, phase := range map[string]orchestrate.Phase{"bgd-rolling": orchestrate.PhaseRollingBack, "bgd-attention": orchestrate.PhaseNeedsAttention,
+		"bgd-rolledback": orchestrate.PhaseRolledBack, "bgd-closed": orchestrate.PhaseClosed} {
+		rec := orchestrate.Record{Deployment: dep, Phase: phase, Production: &prod, Rollback: &rb, PhaseDetail: "detail of " + dep}
+		if phase == orchestrate.PhaseRollingBack {
+			rec.LastRollback = &orchestrate.RollbackState{Caller: "alice", StartedAt: time.Now().Add(-time.Hour)}
+		}
+		if _, err := w.Store.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Store.Create(ctx, orchestrate.Record{Deployment: "unmatched:x", Phase: orchestrate.PhaseUnmatched}); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(notifications(w))
+	run := runMonitor(t, w.Orch)
+	if len(run.rep.Pairs) != 4 || len(run.docs) != 4 {
+		t.Fatalf("%d pairs, %d EMF lines; want the configured pair and the three open ones: %+v", len(run.rep.Pairs), len(run.docs), run.rep)
+	}
+	for _, dep := range []string{"bgd-rolling", "bgd-attention", "bgd-rolledback"} {
+		p := run.pair(t, dep)
+		if p.Ready || run.metric(t, dep, "RollbackReady") != 0 || !strings.Contains(strings.Join(p.Reasons, " "), "detail of "+dep) {
+			t.Errorf("%s: %+v", dep, p)
+		}
+	}
+	if p := run.pair(t, "bgd-attention"); !strings.Contains(p.Reasons[0], "the pair is needs-attention") {
+		t.Errorf("reason %q", p.Reasons)
+	}
+	if p := run.pair(t, "bgd-rolling"); p.Notified != "rollback-stalled" {
+		t.Errorf("rolling-back with no lease: %+v", p)
+	}
+	n := notifications(w)
+	if len(n) != sent+1 || !strings.Contains(n[sent], "bgd-rolling rollback STALLED") || !strings.Contains(n[sent], "p may be fenced read-only") || !strings.Contains(n[sent], "alice") {
+		t.Fatalf("notifications %q; want one about the stalled rollback", n[sent:])
+	}
+	run = runMonitor(t, w.Orch)
+	if got := len(notifications(w)); got != sent+1 || run.metric(t, "bgd-rolling", "RollbackReady") != 0 {
+		t.Errorf("the stalled rollback was told again (%d notifications)", got-sent)
+	}
+	// A rollback run that holds its lease is not stalled.
+	if _, err := w.Store.Create(ctx, orchestrate.Record{Deployment: "bgd-running", Phase: orchestrate.PhaseRollingBack, Production: &prod, Rollback: &rb}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Store.AcquireLease(ctx, "bgd-running", "rollback/req-9", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	run = runMonitor(t, w.Orch)
+	if p := run.pair(t, "bgd-running"); p.Ready || p.Notified != "" || len(notifications(w)) != sent+1 {
+		t.Errorf("a running rollback: %+v", p)
+	}
+}
+
+// Teardown refuses a pair a rollback acted on — here "rollback completed
+// but re-pointing failed" — changing nothing: replication, the replication
+// user (which running the rollback again needs), the fence, the record,
+// and no page. It also refuses while another switchback run holds the
+// engine's pair lock on the servers.
+func TestIntegrationTeardownRefusesAfterRollback(t *testing.T) {
+	w := configuredWorld(t)
+	dep := awstest.DeploymentID
+	ctx := t.Context()
+	o := w.Orch
+	o.Actor = "teardown/req-1"
+	put := func(f func(*orchestrate.Record)) {
+		t.Helper()
+		rec, err := w.Store.Get(ctx, dep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(&rec)
+		if _, err := w.Store.Update(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(func(r *orchestrate.Record) {
+		r.Phase, r.PhaseDetail = orchestrate.PhaseNeedsAttention, "rollback completed but re-pointing failed: route53 throttled; run the rollback again to finish re-pointing"
+		r.LastRollback = &orchestrate.RollbackState{Caller: "alice", StartedAt: time.Now().Add(-time.Minute), Outcome: "completed"}
+	})
+	before := w.Snapshot()
+	for _, req := range []orchestrate.TeardownRequest{{Deployment: dep, Caller: "bob"}, {Deployment: dep, ReleaseFence: true}} {
+		out, err := o.Teardown(ctx, req)
+		if err != nil || out.Outcome != orchestrate.TeardownRefused || len(out.Steps) != 0 ||
+			!strings.Contains(out.Reason, "needs attention after a rollback") || !strings.Contains(out.Reason, "run the rollback again") {
+			t.Fatalf("teardown after a rollback: %+v %v", out, err)
+		}
+	}
+	after := w.Snapshot()
+	if after.History != before.History+2 {
+		t.Errorf("history grew by %d; want 2 (the refusals)", after.History-before.History)
+	}
+	after.History = before.History
+	if diff := before.Diff(after); diff != "" {
+		t.Fatalf("a refused teardown changed:\n%s", diff)
+	}
+	for _, phase := range []orchestrate.Phase{orchestrate.PhaseRollingBack, orchestrate.PhaseRolledBack} {
+		put(func(r *orchestrate.Record) { r.Phase, r.PhaseDetail = phase, "" })
+		if out, err := o.Teardown(ctx, orchestrate.TeardownRequest{Deployment: dep}); err != nil || out.Outcome != orchestrate.TeardownRefused || !strings.Contains(out.Reason, string(phase)) {
+			t.Fatalf("%s: %+v %v", phase, out, err)
+		}
+	}
+
+	// Back to configured after a refused rollback: teardown may go on,
+	// but not while another run holds the engine's lock.
+	put(func(r *orchestrate.Record) {
+		r.Phase, r.PhaseDetail = orchestrate.PhaseConfigured, ""
+		r.LastRollback.Outcome = "refused"
+	})
+	prodSrv, err := replication.Connect(ctx, "production", w.Green.RootDSN(), replication.DialectAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prodSrv.Close()
+	rbSrv, err := replication.Connect(ctx, "rollback target", w.Blue.RootDSN(), replication.DialectAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rbSrv.Close()
+	release, err := replication.LockPair(ctx, prodSrv, rbSrv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := o.Teardown(ctx, orchestrate.TeardownRequest{Deployment: dep})
+	if err != nil || out.Outcome != orchestrate.TeardownRefused || !strings.Contains(out.Reason, "another switchback run holds the lock") || len(out.Steps) != 0 {
+		t.Fatalf("teardown under another run's lock: %+v %v", out, err)
+	}
+	if rec, _ := w.Store.Get(ctx, dep); rec.Phase != orchestrate.PhaseConfigured {
+		t.Fatalf("phase %s after a locked-out teardown", rec.Phase)
+	}
+	var users int
+	if err := w.Green.DBT(t).QueryRow("SELECT COUNT(*) FROM mysql.user WHERE user = 'switchback_repl'").Scan(&users); err != nil || users != 1 {
+		t.Fatalf("replication user count %d (%v) after a locked-out teardown", users, err)
+	}
+	release()
+	out, err = o.Teardown(ctx, orchestrate.TeardownRequest{Deployment: dep, Caller: "bob", Reason: "rollback not needed"})
+	if err != nil || out.Outcome != orchestrate.TeardownClosed {
+		t.Fatalf("teardown after a refused rollback: %+v %v", out, err)
+	}
+	assertTornDown(t, w, true)
 }
 
 // assertTornDown checks the end state of a teardown: no replication on the
@@ -599,7 +830,7 @@ func TestIntegrationTeardown(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"teardown=started", "stop and reset replication on rollback cluster=done", "drop replication user on production=done", "keep fence on rollback cluster=skipped", "teardown=done"}
+	want := []string{"teardown=started", "stop and reset replication on " + awstest.OldID + "=done", "drop replication user on " + awstest.ProdID + "=done", "keep fence on " + awstest.OldID + "=skipped", "teardown=done"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("history %q; want %q", steps, want)
 	}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/switchback/switchback/shared/replication"
 )
 
 // Settings are the thresholds and switches the functions are configured
@@ -17,7 +20,8 @@ type Settings struct {
 	// cluster is fenced and the fence read back (never its target).
 	DeleteBlueGreen bool
 	// RetentionHours is the binlog retention configure ensures on the new
-	// production.
+	// production, raised to RollbackWindow + MinHeadroom when that is more
+	// (ConfigureRetentionHours).
 	RetentionHours int
 	// Lease is how long a configure run holds a deployment.
 	Lease time.Duration
@@ -39,6 +43,24 @@ type Settings struct {
 	// RollbackWindow is how long after configure a pair stays; then the
 	// monitor (or a due teardown) closes it. 0: never automatically.
 	RollbackWindow time.Duration
+}
+
+// ConfigureRetentionHours is the binlog retention configure ensures on
+// the new production: RetentionHours (replication.DefaultRetentionHours
+// when 0), raised to at least the rollback window plus MinHeadroom (in
+// whole hours, rounded up) so that the monitor does not count a pair not
+// ready for lack of headroom before its window ends; at most
+// replication.MaxRetentionHours.
+func (s Settings) ConfigureRetentionHours() int {
+	h := s.RetentionHours
+	if h <= 0 {
+		h = replication.DefaultRetentionHours
+	}
+	if s.RollbackWindow > 0 {
+		need := int(math.Ceil((s.RollbackWindow + max(s.MinHeadroom, 0)).Hours()))
+		h = max(h, need)
+	}
+	return min(h, replication.MaxRetentionHours)
 }
 
 // Orchestrator runs capture, reconcile and configure with its adapters.

@@ -26,7 +26,11 @@ type DNSRecords interface {
 	CNAME(ctx context.Context, zoneID, name string) (target string, ttl int64, err error)
 	// UpsertCNAME points name at target with ttl (ChangeResourceRecordSets
 	// UPSERT) and waits until the change is INSYNC. It returns the change id.
+	// It returns the change id even when the wait fails (the change was
+	// accepted but is not INSYNC yet).
 	UpsertCNAME(ctx context.Context, zoneID, name, target string, ttl int64) (changeID string, err error)
+	// WaitInsync waits (bounded) until the change is INSYNC (GetChange).
+	WaitInsync(ctx context.Context, changeID string) error
 }
 
 // SecretEndpoints reads and rewrites the host and port in a JSON secret the
@@ -74,6 +78,18 @@ type RollbackState struct {
 	Outcome string `json:"outcome,omitempty" dynamodbav:"outcome,omitempty"`
 	// Rename is set when a rename re-pointing starts.
 	Rename *ClusterRename `json:"rename,omitempty" dynamodbav:"rename,omitempty"`
+	// DNSChange is a Route 53 re-pointing change that was accepted but not
+	// seen INSYNC: the next run waits for it. It is cleared once INSYNC.
+	DNSChange *DNSChange `json:"dns_change,omitempty" dynamodbav:"dns_change,omitempty"`
+}
+
+// DNSChange is a Route 53 change a rollback made: the CNAME RecordName in
+// ZoneID → Target, change ID.
+type DNSChange struct {
+	ID         string `json:"id" dynamodbav:"id"`
+	ZoneID     string `json:"zone_id" dynamodbav:"zone_id"`
+	RecordName string `json:"record_name" dynamodbav:"record_name"`
+	Target     string `json:"target" dynamodbav:"target"`
 }
 
 // ClusterRename is a rename re-pointing: production Name → ProductionTo,
@@ -189,7 +205,12 @@ func (r *rollbackRun) leaseTTL() time.Duration {
 // unknown deployment, a record that is not configured, a wrong or missing
 // confirm, another worker's lease) change nothing; a refused execute of a
 // known deployment appends one history line saying who tried and why it
-// was refused. Otherwise, under the deployment's lease and the engine's
+// was refused. Under the lease, confirm is checked again against the
+// record read there; before anything is fenced every requested
+// re-pointing target is read (checkRepoint) and the cutover must fit
+// before ctx's deadline with time kept for an abort (fitDeadline, which
+// clamps the catch-up timeout): a failure refuses the run the same way.
+// Otherwise, under the deployment's lease and the engine's
 // server-side lock, replication.Rollback runs with the parameter-group
 // fencers of both clusters (production's fence is read back through its
 // group and its writer: the SQL fence does not survive a failover). Every
@@ -486,6 +507,14 @@ func (r *rollbackRun) execute(ctx context.Context) (RollbackOutcome, error) {
 		out.Outcome, out.Reason = RollbackRefused, err.Error()
 		return *out, err
 	}
+	// confirm was checked against the record read before the lease: the
+	// clusters may have changed since (a rename finished by another run).
+	if why := r.confirmProblem(); why != "" {
+		err := fmt.Errorf("%w: %s", replication.ErrRefused, why)
+		r.history(ctx, histRollback, "refused", err.Error())
+		out.Outcome, out.Reason = RollbackRefused, err.Error()
+		return *out, err
+	}
 	if err := r.syncRename(ctx, true); err != nil {
 		return r.fail(ctx, "the clusters' rename state cannot be read: "+err.Error(), err)
 	}
@@ -495,6 +524,15 @@ func (r *rollbackRun) execute(ctx context.Context) (RollbackOutcome, error) {
 	}
 	defer p.close()
 	er, err := r.engineRequest(ctx, p, true)
+	if err == nil {
+		// Every re-pointing target is read before production is fenced: a
+		// cutover whose application cannot follow is refused.
+		err = r.checkRepoint(ctx)
+	}
+	var clamped string
+	if err == nil {
+		clamped, err = r.fitDeadline(ctx, &er)
+	}
 	if err != nil {
 		r.history(ctx, histRollback, "refused", err.Error())
 		out.Outcome, out.Reason = RollbackRefused, err.Error()
@@ -508,7 +546,7 @@ func (r *rollbackRun) execute(ctx context.Context) (RollbackOutcome, error) {
 		}
 		st := RollbackState{Caller: r.out.Caller, Reason: r.req.Reason, Actor: r.o.Actor, StartedAt: started}
 		if x.LastRollback != nil {
-			st.Rename = x.LastRollback.Rename
+			st.Rename, st.DNSChange = x.LastRollback.Rename, x.LastRollback.DNSChange
 		}
 		x.LastRollback = &st
 		return nil
@@ -516,8 +554,8 @@ func (r *rollbackRun) execute(ctx context.Context) (RollbackOutcome, error) {
 		out.Outcome, out.Reason = RollbackFailed, err.Error()
 		return *out, err
 	}
-	r.history(ctx, histRollback, "started", fmt.Sprintf("%s → %s, requested by %s (max lag %s, catch-up timeout %s, privileged writers %s%s)",
-		p.prodC.ID, p.rbC.ID, r.out.Caller, er.MaxLag, er.CatchupTimeout, orDefault(r.req.PrivilegedWriters, "refuse"), r.repointSummary()))
+	r.history(ctx, histRollback, "started", fmt.Sprintf("%s → %s, requested by %s (max lag %s, catch-up timeout %s%s, privileged writers %s%s)",
+		p.prodC.ID, p.rbC.ID, r.out.Caller, er.MaxLag, er.CatchupTimeout, clamped, orDefault(r.req.PrivilegedWriters, "refuse"), r.repointSummary()))
 	if rerun := rec.LastRollback != nil && (rec.LastRollback.Outcome == replication.OutcomeCompleted || rec.LastRollback.Outcome == replication.OutcomeDiverged); rerun || rec.Phase == PhaseRolledBack {
 		r.notify(ctx, "rollback started", fmt.Sprintf("%s: rollback run again (it already cut over to %s) by %s: %s; it checks the cutover and finishes re-pointing. Next: wait for completed.",
 			id, p.rbC.ID, r.out.Caller, short(r.req.Reason)))
@@ -533,9 +571,81 @@ func (r *rollbackRun) execute(ctx context.Context) (RollbackOutcome, error) {
 			r.req.OnStep(s)
 		}
 	}
-	rep, engineErr := replication.Rollback(ctx, er)
+	// The engine's steps up to an abort end before the function's
+	// deadline less the abort's reserve; its abort runs past that context
+	// (it detaches from it, bounded by itself), before the deadline.
+	ectx, cancel := r.engineContext(ctx, &er)
+	rep, engineErr := replication.Rollback(ectx, er)
+	cancel()
 	out.Report, out.Outcome, out.Reason = &rep, rep.Outcome, rep.Reason
 	return r.finish(ctx, p, rep, engineErr, prevPhase, prevDetail)
+}
+
+// The deadline budget of an executing rollback (the Lambda function's
+// timeout, or any deadline on the caller's context).
+const (
+	// rollbackAbortReserve is kept before the deadline for the engine's
+	// abort (bounded by the engine at 30 s: re-fence the rollback target,
+	// prove it not promoted, unfence production through its parameter
+	// group) and for recording and notifying the outcome.
+	rollbackAbortReserve = 40 * time.Second
+	// rollbackPreFence is allowed for what runs between the check and the
+	// fence: recording the start, the engine's lock wait and preconditions.
+	rollbackPreFence = 5 * time.Second
+	// minRollbackCatchup is the shortest catch-up timeout (which also
+	// bounds the wait for production's fence) a run is clamped to; a
+	// deadline too close for it refuses the run.
+	minRollbackCatchup = 5 * time.Second
+)
+
+// fitDeadline checks, before anything is fenced, that the cutover fits
+// before ctx's deadline: the wait for production's fence and the catch-up
+// (each up to CatchupTimeout), with rollbackPreFence before them and
+// rollbackAbortReserve after, so that an abort can always unfence
+// production before the function is killed. It clamps er.CatchupTimeout
+// to fit and returns a note saying so, or refuses (wrapping
+// replication.ErrRefused) saying what does not fit and how much time is
+// left. Without a deadline it changes nothing.
+func (r *rollbackRun) fitDeadline(ctx context.Context, er *replication.RollbackRequest) (string, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return "", nil
+	}
+	if er.CatchupTimeout <= 0 {
+		er.CatchupTimeout = replication.DefaultCatchupTimeout
+	}
+	want := er.CatchupTimeout
+	left := time.Until(deadline)
+	avail := left - rollbackAbortReserve - rollbackPreFence
+	least := min(want, minRollbackCatchup)
+	if avail < 2*least {
+		need := rollbackPreFence + 2*want + rollbackAbortReserve
+		return "", fmt.Errorf("%w: the function has %s left before its deadline, too little to cut over safely: a cutover needs up to %s before the fence (lock, preconditions), up to %s to wait for production's fence, up to %s to catch up (catchupTimeoutSeconds, here at least %s) and %s to abort and record before the deadline, %s in all (at least %s); nothing was fenced. Invoke it with a function timeout of at least %s, or a smaller catchupTimeoutSeconds",
+			replication.ErrRefused, left.Round(time.Millisecond), rollbackPreFence, want, want, least, rollbackAbortReserve, need,
+			rollbackPreFence+2*least+rollbackAbortReserve, (need + 5*time.Second).Round(time.Second))
+	}
+	if 2*want <= avail {
+		return "", nil
+	}
+	er.CatchupTimeout = (avail / 2).Truncate(time.Second)
+	return fmt.Sprintf(" (clamped from %s: the function's deadline is %s away and %s of it is kept to abort)", want, left.Round(time.Second), rollbackAbortReserve), nil
+}
+
+// engineContext is the engine's context for an executing run: without a
+// deadline, ctx; otherwise one that ends rollbackAbortReserve before it
+// (the engine's abort detaches from it and is bounded by itself), with
+// er.CatchupTimeout clamped again to what is left now.
+func (r *rollbackRun) engineContext(ctx context.Context, er *replication.RollbackRequest) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	end := deadline.Add(-rollbackAbortReserve)
+	if avail := time.Until(end) - rollbackPreFence; 2*er.CatchupTimeout > avail {
+		er.CatchupTimeout = max(avail/2, time.Second)
+		r.o.log().Info("catch-up timeout clamped to the function's deadline", "deployment", r.req.Deployment, "catchup_timeout", er.CatchupTimeout.String())
+	}
+	return context.WithDeadline(ctx, end)
 }
 
 func orDefault(s, def string) string {

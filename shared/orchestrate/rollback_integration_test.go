@@ -3,6 +3,7 @@
 package orchestrate_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/switchback/switchback/shared/loadgen"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/replication"
+	"github.com/switchback/switchback/shared/repoint"
 )
 
 func allRepoint(ttl int64) *orchestrate.RepointRequest {
@@ -265,8 +267,8 @@ func TestIntegrationRollbackExecuteRepointResume(t *testing.T) {
 			puts++
 		}
 	}
-	if n := len(w.RDS.Calls("ModifyDBCluster")) + len(w.R53.Calls("ChangeResourceRecordSets")) + len(w.SM.Calls(awstest.AppSecret)); n != calls+2 || puts > 0 {
-		t.Errorf("the third run made %d changing calls; want only the secret's two reads", n-calls)
+	if n := len(w.RDS.Calls("ModifyDBCluster")) + len(w.R53.Calls("ChangeResourceRecordSets")) + len(w.SM.Calls(awstest.AppSecret)); n != calls+3 || puts > 0 {
+		t.Errorf("the third run made %d calls; want only the secret's three reads (checked before the fence, then read and compared)", n-calls)
 	}
 
 	// Who and why: in the history and the notifications.
@@ -351,5 +353,207 @@ func TestIntegrationRollbackEngineRefusal(t *testing.T) {
 	if len(msgs) != 2 || !strings.HasSuffix(msgs[0].Subject, "rollback started") || !strings.HasSuffix(msgs[1].Subject, "rollback refused") ||
 		!strings.Contains(msgs[1].Message, "alice") || !strings.Contains(msgs[1].Message, "checkout errors") || !strings.Contains(msgs[1].Message, "still production") {
 		t.Errorf("notifications %+v", msgs)
+	}
+}
+
+// assertRefusedUnchanged checks a refused execute: an error wrapping
+// ErrRefused and containing want, no engine report, production still
+// writable, and nothing changed but one history line per refusal (and the
+// record's version, which the lease moved).
+func assertRefusedUnchanged(t *testing.T, w *awstest.World, before awstest.Snapshot, refusals int, outs []orchestrate.RollbackOutcome, errs []error, wants []string) {
+	t.Helper()
+	for i := range outs {
+		if !errors.Is(errs[i], replication.ErrRefused) || outs[i].Outcome != orchestrate.RollbackRefused || outs[i].Report != nil || !strings.Contains(errs[i].Error(), wants[i]) {
+			t.Errorf("run %d: %v\n%+v; want a refusal before the engine ran, containing %q", i, errs[i], outs[i], wants[i])
+		}
+	}
+	after := w.Snapshot()
+	if after.Green.ReadOnly != "0" || after.Groups[awstest.ProdGroup] != "0" {
+		t.Errorf("production was fenced: read_only %q, its group %q", after.Green.ReadOnly, after.Groups[awstest.ProdGroup])
+	}
+	if after.History != before.History+refusals {
+		t.Errorf("history grew by %d; want %d (one line per refusal)", after.History-before.History, refusals)
+	}
+	after.History, after.Record = before.History, before.Record
+	if diff := before.Diff(after); diff != "" {
+		t.Fatalf("a refused rollback changed:\n%s", diff)
+	}
+	hist, _ := w.Store.History(t.Context(), awstest.DeploymentID)
+	for _, h := range hist[before.History:] {
+		if h.Step != "rollback" || h.Outcome != "refused" || !strings.Contains(h.Actor, "alice") {
+			t.Errorf("history line %+v; want a refused rollback by alice", h)
+		}
+	}
+}
+
+// Every re-pointing target is read before production is fenced: a secret
+// id with a typo, a hosted zone that does not exist, or a name that holds
+// a record of another type refuses the rollback; nothing is fenced or
+// changed, one history line says why.
+func TestIntegrationRollbackRepointTargetsCheckedBeforeFence(t *testing.T) {
+	w := awstest.New(t)
+	w.ConfigureNow()
+	w.R53.AddRecord(awstest.AppZone, awsfake.Route53Record{Name: "api." + awstest.AppDomain + ".", Type: "A", TTL: 60, Values: []string{"10.0.0.1"}})
+	before := w.Snapshot()
+	ttl := int64(5)
+	cases := []struct {
+		repoint *orchestrate.RepointRequest
+		want    string
+	}{
+		{&orchestrate.RepointRequest{Secret: &orchestrate.SecretRepoint{SecretID: "orders/app-typo"}}, "secret: secret orders/app-typo"},
+		{&orchestrate.RepointRequest{Route53: &orchestrate.Route53Repoint{ZoneID: "Z0NOSUCHZONE", RecordName: awstest.AppRecord, TTL: &ttl}}, "NoSuchHostedZone"},
+		{&orchestrate.RepointRequest{Route53: &orchestrate.Route53Repoint{ZoneID: awstest.AppZone, RecordName: "api." + awstest.AppDomain, TTL: &ttl}}, "has a A record: a CNAME cannot share its name"},
+		// One bad target among good ones is enough; every problem is named.
+		{&orchestrate.RepointRequest{Rename: &orchestrate.RenameRepoint{}, Route53: &orchestrate.Route53Repoint{ZoneID: awstest.AppZone, RecordName: awstest.AppRecord, TTL: &ttl},
+			Secret: &orchestrate.SecretRepoint{SecretID: "orders/app-typo"}}, "nothing was fenced: secret: secret orders/app-typo"},
+	}
+	var outs []orchestrate.RollbackOutcome
+	var errs []error
+	var wants []string
+	for _, c := range cases {
+		req := execute(awstest.OldID, "checkout errors")
+		req.Repoint = c.repoint
+		out, err := w.Orch.Rollback(t.Context(), req)
+		outs, errs, wants = append(outs, out), append(errs, err), append(wants, c.want)
+	}
+	assertRefusedUnchanged(t, w, before, len(cases), outs, errs, wants)
+	if n := len(w.RDS.Calls("ModifyDBCluster")) + len(w.R53.Calls("ChangeResourceRecordSets")); n != 0 {
+		t.Errorf("%d changing calls to RDS or Route 53", n)
+	}
+}
+
+// A deadline (the Lambda function's timeout) too close to fit the fence
+// wait, the catch-up and the abort's reserve refuses the rollback before
+// anything is fenced, saying how much time is left; a deadline that fits
+// only a shorter catch-up clamps it, and the cutover completes.
+func TestIntegrationRollbackDeadline(t *testing.T) {
+	w := awstest.New(t)
+	w.ConfigureNow()
+	before := w.Snapshot()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	out, err := w.Orch.Rollback(ctx, execute(awstest.OldID, "checkout errors"))
+	cancel()
+	assertRefusedUnchanged(t, w, before, 1, []orchestrate.RollbackOutcome{out}, []error{err}, []string{"left before its deadline"})
+	if !strings.Contains(err.Error(), "to abort and record before the deadline") || !strings.Contains(err.Error(), "function timeout of at least") {
+		t.Errorf("refusal %q does not say what does not fit", err)
+	}
+
+	ctx, cancel = context.WithTimeout(t.Context(), 70*time.Second)
+	defer cancel()
+	out, err = w.Orch.Rollback(ctx, execute(awstest.OldID, "checkout errors"))
+	if err != nil || out.Outcome != replication.OutcomeCompleted {
+		t.Fatalf("with 70 s left: %v\n%+v", err, out)
+	}
+	hist, _ := w.Store.History(t.Context(), awstest.DeploymentID)
+	clamped := false
+	for _, h := range hist {
+		if h.Step == "rollback" && h.Outcome == "started" && strings.Contains(h.Detail, "clamped from 30s") {
+			clamped = true
+		}
+	}
+	if !clamped {
+		t.Errorf("the start does not say the catch-up timeout was clamped:\n%s", describe(hist))
+	}
+}
+
+// leaseHook is a Store that runs hook (once) before the first lease is
+// taken: what another run could do between the rollback's first read of
+// the record and its lease.
+type leaseHook struct {
+	orchestrate.Store
+	hook func()
+}
+
+func (s *leaseHook) AcquireLease(ctx context.Context, deployment, holder string, ttl time.Duration) (orchestrate.Lease, error) {
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return s.Store.AcquireLease(ctx, deployment, holder, ttl)
+}
+
+// confirm is checked again against the record read under the lease: a
+// record whose rollback cluster changed after the first read is refused.
+func TestIntegrationRollbackConfirmRecheckedUnderLease(t *testing.T) {
+	w := awstest.New(t)
+	w.ConfigureNow()
+	ctx := t.Context()
+	o := w.Orch
+	o.Store = &leaseHook{Store: w.Store, hook: func() {
+		rec, err := w.Store.Get(ctx, awstest.DeploymentID)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := *rec.Rollback
+		c.ID = "orders-prod-other"
+		rec.Rollback = &c
+		if _, err := w.Store.Update(ctx, rec); err != nil {
+			t.Error(err)
+		}
+	}}
+	before := w.Snapshot()
+	out, err := o.Rollback(ctx, execute(awstest.OldID, "checkout errors"))
+	after := w.Snapshot()
+	if !errors.Is(err, replication.ErrRefused) || out.Report != nil || !strings.Contains(err.Error(), `is not the rollback cluster's identifier "orders-prod-other"`) {
+		t.Fatalf("%v\n%+v; want a refusal: confirm no longer names the rollback cluster", err, out)
+	}
+	if after.Green.ReadOnly != "0" || after.Groups[awstest.ProdGroup] != "0" || after.History != before.History+1 || after.Notified != before.Notified {
+		t.Errorf("the refusal changed something:\n%s", before.Diff(after))
+	}
+}
+
+// A Route 53 change accepted but not seen INSYNC is recorded with its id;
+// the next run finds the record already pointing at the rollback cluster
+// and waits for that change instead of reporting it already done.
+func TestIntegrationRollbackRoute53WaitsForPendingChange(t *testing.T) {
+	w := awstest.New(t)
+	w.ConfigureNow()
+	ctx := t.Context()
+	rp := w.Repointers()
+	dns := repoint.NewRoute53(w.R53.Client())
+	dns.MinDelay, dns.MaxDelay, dns.MaxWait = 5*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond
+	rp.DNS = dns
+	o := w.Orch
+	o.Repoint = rp
+	w.R53.PendingPolls = 1000000
+	ttl := int64(5)
+	req := execute(awstest.OldID, "checkout errors")
+	req.Repoint = &orchestrate.RepointRequest{Route53: &orchestrate.Route53Repoint{ZoneID: awstest.AppZone, RecordName: awstest.AppRecord, TTL: &ttl}}
+	out, err := o.Rollback(ctx, req)
+	if !errors.Is(err, orchestrate.ErrRepointFailed) || out.Report == nil || out.Report.Outcome != replication.OutcomeCompleted ||
+		len(out.Repoint) != 1 || out.Repoint[0].Outcome != replication.StepFailed || !strings.Contains(out.Repoint[0].Error, "not INSYNC") {
+		t.Fatalf("first run: %v\n%+v", err, out)
+	}
+	rec, _ := w.Store.Get(ctx, awstest.DeploymentID)
+	if rec.LastRollback == nil || rec.LastRollback.DNSChange == nil || !strings.HasPrefix(rec.LastRollback.DNSChange.ID, "/change/") {
+		t.Fatalf("the pending change is not recorded: %+v", rec.LastRollback)
+	}
+	id := rec.LastRollback.DNSChange.ID
+
+	// Still not INSYNC: the second run waits again and fails again.
+	out, err = o.Rollback(ctx, req)
+	if !errors.Is(err, orchestrate.ErrRepointFailed) || len(out.Repoint) != 1 || !strings.Contains(out.Repoint[0].Error, id) {
+		t.Fatalf("second run, change still pending: %v\n%+v", err, out)
+	}
+	// INSYNC now: the third run waits for it (no new UPSERT) and clears it.
+	w.R53.PendingPolls = -1
+	upserts := len(w.R53.Calls("ChangeResourceRecordSets"))
+	out, err = o.Rollback(ctx, req)
+	if err != nil || out.Outcome != replication.OutcomeCompleted || len(out.Repoint) != 1 || out.Repoint[0].Outcome != replication.StepDone ||
+		!strings.Contains(out.Repoint[0].Detail, id+", made by an earlier run, is INSYNC now") {
+		t.Fatalf("third run: %v\n%+v", err, out)
+	}
+	if n := len(w.R53.Calls("ChangeResourceRecordSets")); n != upserts {
+		t.Errorf("%d more UPSERTs; want none", n-upserts)
+	}
+	rec, _ = w.Store.Get(ctx, awstest.DeploymentID)
+	if rec.LastRollback.DNSChange != nil || rec.Phase != orchestrate.PhaseRolledBack {
+		t.Errorf("after the change is INSYNC: phase %s, %+v", rec.Phase, rec.LastRollback)
+	}
+	// And then it is already done.
+	out, err = o.Rollback(ctx, req)
+	if err != nil || len(out.Repoint) != 1 || out.Repoint[0].Outcome != replication.StepAlreadyDone {
+		t.Fatalf("fourth run: %v\n%+v", err, out)
 	}
 }

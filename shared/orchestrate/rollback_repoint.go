@@ -126,6 +126,80 @@ func freeRolledBackName(ctx context.Context, c ClusterRenamer, name string) (str
 	return "", fmt.Errorf("%s-rolledback1 to -rolledback%d are all taken", name, maxRolledBackSuffix)
 }
 
+// checkRepoint runs the read side of every requested re-pointing mode
+// before production is fenced: Route 53 reads the record (the zone must
+// exist; a routing-policy, alias or other-typed record set at the name is
+// refused by the adapter), the secret is read with its host and port, and
+// the rename finds both clusters as recorded, production's new
+// <name>-rolledback<N> free and within RDS's identifier length. An error
+// wraps replication.ErrRefused and lists every problem: a cutover the
+// application could not follow is not started.
+func (r *rollbackRun) checkRepoint(ctx context.Context) error {
+	rq := r.req.Repoint
+	if rq == nil {
+		return nil
+	}
+	var problems []string
+	if rq.Rename != nil {
+		if err := r.checkRename(ctx); err != nil {
+			problems = append(problems, "rename: "+err.Error())
+		}
+	}
+	if d := rq.Route53; d != nil {
+		if dns := r.o.Repoint.DNS; dns == nil {
+			problems = append(problems, "route53: this runtime has no Route 53 client")
+		} else if _, _, err := dns.CNAME(ctx, d.ZoneID, d.RecordName); err != nil {
+			problems = append(problems, "route53: "+err.Error())
+		}
+	}
+	if s := rq.Secret; s != nil {
+		if sm := r.o.Repoint.Secrets; sm == nil {
+			problems = append(problems, "secret: this runtime has no Secrets Manager client")
+		} else if host, _, err := sm.Endpoint(ctx, s.SecretID); err != nil {
+			problems = append(problems, "secret: "+err.Error())
+		} else if host == "" {
+			problems = append(problems, fmt.Sprintf(`secret: %s has an empty "host"`, s.SecretID))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the application could not be re-pointed, so nothing was fenced: %s. Fix the payload or the target and run again (a dry run reads each target)",
+		replication.ErrRefused, strings.Join(problems, "; "))
+}
+
+// checkRename is the read side of a rename: nothing to check once the
+// rename is recorded (syncRename found the clusters where it says);
+// otherwise production and the rollback cluster are described under their
+// recorded identifiers (and ARNs), and <name>-rolledback<N> is computed.
+func (r *rollbackRun) checkRename(ctx context.Context) error {
+	c := r.o.Repoint.Clusters
+	if c == nil {
+		return errors.New("this runtime has no RDS client")
+	}
+	if r.rename() != nil {
+		return nil
+	}
+	name := r.rec.Production.ID
+	if len(name) > rdsMaxIdentifier {
+		return fmt.Errorf("%s is longer than the %d characters RDS allows an identifier", name, rdsMaxIdentifier)
+	}
+	for _, want := range []struct {
+		role string
+		c    *Cluster
+	}{{"production", r.rec.Production}, {"the rollback cluster", r.rec.Rollback}} {
+		cur, err := c.Cluster(ctx, want.c.ID)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", want.role, want.c.ID, err)
+		}
+		if want.c.ARN != "" && cur.ARN != "" && cur.ARN != want.c.ARN {
+			return fmt.Errorf("the cluster named %s (%s) is not %s this deployment recorded (%s): rename by hand", want.c.ID, cur.ARN, want.role, want.c.ARN)
+		}
+	}
+	_, err := freeRolledBackName(ctx, c, name)
+	return err
+}
+
 // predictEndpoint is the writer endpoint a cluster gets when renamed from
 // from to to (RDS endpoints begin with the identifier), or "".
 func predictEndpoint(endpoint, from, to string) string {
@@ -172,6 +246,9 @@ func (r *rollbackRun) planRepoint(ctx context.Context, p *pair) {
 			detail := fmt.Sprintf("UPSERT %s CNAME → %s (TTL %d), %s; wait until INSYNC", d.RecordName, target, d.ttl(), now)
 			if err == nil && sameDNSName(cur, target) && ttl == d.ttl() {
 				detail = fmt.Sprintf("%s already CNAME → %s (TTL %d): nothing to change", d.RecordName, target, ttl)
+				if pc := r.pendingDNSChange(d, target); pc != nil {
+					detail = fmt.Sprintf("%s already CNAME → %s (TTL %d), but change %s of an earlier run was not seen INSYNC: wait for it", d.RecordName, target, ttl, pc.ID)
+				}
 			}
 			add(stepRepointRoute53, detail, err)
 		}
@@ -373,12 +450,34 @@ func (r *rollbackRun) repointRoute53(ctx context.Context) (replication.StepOutco
 	if err != nil {
 		return "", "", err
 	}
+	pending := r.pendingDNSChange(d, target)
 	if sameDNSName(cur, target) && ttl == d.ttl() {
-		return replication.StepAlreadyDone, fmt.Sprintf("%s already CNAME → %s (TTL %d)", d.RecordName, target, ttl), nil
+		if pending == nil {
+			return replication.StepAlreadyDone, fmt.Sprintf("%s already CNAME → %s (TTL %d)", d.RecordName, target, ttl), nil
+		}
+		// An earlier run's change was accepted but not seen INSYNC.
+		if err := dns.WaitInsync(ctx, pending.ID); err != nil {
+			return "", "", fmt.Errorf("%s is CNAME → %s, but change %s is not INSYNC yet: %w", d.RecordName, target, pending.ID, err)
+		}
+		if err := r.setDNSChange(ctx, nil); err != nil {
+			return "", "", err
+		}
+		return replication.StepDone, fmt.Sprintf("%s CNAME → %s (TTL %d): change %s, made by an earlier run, is INSYNC now", d.RecordName, target, ttl, pending.ID), nil
 	}
 	change, err := dns.UpsertCNAME(ctx, d.ZoneID, d.RecordName, target, d.ttl())
 	if err != nil {
+		if change != "" {
+			// Accepted but not INSYNC: the next run waits for it.
+			if rerr := r.setDNSChange(ctx, &DNSChange{ID: change, ZoneID: d.ZoneID, RecordName: d.RecordName, Target: target}); rerr != nil {
+				err = fmt.Errorf("%w; and the change id could not be recorded: %w", err, rerr)
+			}
+		}
 		return "", "", err
+	}
+	if r.rec.LastRollback != nil && r.rec.LastRollback.DNSChange != nil {
+		if err := r.setDNSChange(ctx, nil); err != nil {
+			return "", "", err
+		}
 	}
 	was := "no CNAME before"
 	if cur != "" {
@@ -408,4 +507,37 @@ func (r *rollbackRun) repointSecret(ctx context.Context) (replication.StepOutcom
 		return replication.StepAlreadyDone, fmt.Sprintf("%s already points at %s:%d", s.SecretID, host, port), nil
 	}
 	return replication.StepDone, fmt.Sprintf("%s: new version %s (AWSCURRENT) points at %s:%d; the previous one (%s:%d) stays AWSPREVIOUS for undo", s.SecretID, version, host, port, oldHost, oldPort), nil
+}
+
+// pendingDNSChange is the change an earlier run made to the same record
+// and target that was not seen INSYNC, or nil.
+func (r *rollbackRun) pendingDNSChange(d *Route53Repoint, target string) *DNSChange {
+	if r.rec.LastRollback == nil {
+		return nil
+	}
+	pc := r.rec.LastRollback.DNSChange
+	if pc == nil || pc.ID == "" || pc.ZoneID != d.ZoneID || !sameDNSName(pc.RecordName, d.RecordName) || !sameDNSName(pc.Target, target) {
+		return nil
+	}
+	return pc
+}
+
+// setDNSChange records (or, with nil, clears) the pending Route 53 change
+// in the record's LastRollback, and in r.rec.
+func (r *rollbackRun) setDNSChange(ctx context.Context, ch *DNSChange) error {
+	rec, err := r.o.upsert(ctx, r.req.Deployment, func(x *Record) error {
+		if x.LastRollback == nil {
+			if ch == nil {
+				return errNoChange
+			}
+			x.LastRollback = &RollbackState{Caller: r.out.Caller, Reason: r.req.Reason, Actor: r.o.Actor, StartedAt: r.o.now().UTC()}
+		}
+		x.LastRollback.DNSChange = ch
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the Route 53 change: %w", err)
+	}
+	r.rec = rec
+	return nil
 }

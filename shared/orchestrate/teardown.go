@@ -1,10 +1,15 @@
 package orchestrate
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -26,6 +31,54 @@ type TeardownRequest struct {
 	// Reason and Caller (who asked) go to the history and the notification.
 	Reason string `json:"reason,omitempty"`
 	Caller string `json:"caller,omitempty"`
+}
+
+// ErrInvalidTeardownRequest: a teardown payload that is not one (an
+// unknown field, a wrong type, a bad id); nothing was run.
+var ErrInvalidTeardownRequest = fmt.Errorf("%w: invalid teardown request", replication.ErrInvalidArgument)
+
+// teardownSchema is the teardown payload's shape: exact names and types.
+var teardownSchema = map[string]jsonKind{
+	"deployment":   jsonString,
+	"due":          jsonBool,
+	"releaseFence": jsonBool,
+	"reason":       jsonString,
+	"caller":       jsonString,
+}
+
+// teardownIDRe is a blue/green deployment id.
+var teardownIDRe = regexp.MustCompile(`^bgd-[a-z0-9]{1,60}$`)
+
+// DecodeTeardownRequest reads a teardown payload strictly: a JSON object
+// whose field names are exact (no "dryRun", no "Deployment"), each once,
+// each of its type (a string "true" is not true, null is not a value),
+// nothing after it. The deployment, when given, must be a bgd- id, and a
+// request names a deployment or asks for {"due": true}. Errors name the
+// field and wrap ErrInvalidTeardownRequest; nothing is run.
+func DecodeTeardownRequest(payload []byte) (TeardownRequest, error) {
+	var req TeardownRequest
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	fields := make(map[string]jsonField, len(teardownSchema))
+	for k, kind := range teardownSchema {
+		fields[k] = jsonField{kind: kind}
+	}
+	if err := checkJSON(dec, "", jsonField{kind: jsonObject, fields: fields}); err != nil {
+		return req, fmt.Errorf("%w: %v", ErrInvalidTeardownRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, fmt.Errorf("%w: the payload has data after its JSON object", ErrInvalidTeardownRequest)
+	}
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return req, fmt.Errorf("%w: %v", ErrInvalidTeardownRequest, err)
+	}
+	switch {
+	case req.Deployment == "" && !req.Due:
+		return req, fmt.Errorf(`%w: "deployment" is required (the blue/green deployment id, bgd-…), or {"due": true} for every pair whose rollback window ended`, ErrInvalidTeardownRequest)
+	case req.Deployment != "" && !teardownIDRe.MatchString(req.Deployment):
+		return req, fmt.Errorf(`%w: "deployment" %q is not a blue/green deployment id (bgd- and lowercase letters or digits)`, ErrInvalidTeardownRequest, req.Deployment)
+	}
+	return req, nil
 }
 
 // Teardown outcomes.
@@ -61,9 +114,14 @@ type TeardownOutcome struct {
 // the caller and the reason, and on-call is told. Running it again on a
 // closed record changes nothing and reports closed.
 //
-// Pairs in a rollback (rolling-back, rolled-back) or never configured are
-// refused; a pair that needs attention may be torn down on request (not
-// when due). Failures leave the record as it was, for another run.
+// The engine's server-side pair lock (replication.LockPair) is held on
+// both writers while the steps run, besides the record's lease. Pairs a
+// rollback has acted on (rolling-back, rolled-back, a needs-attention left
+// by a rollback, any LastRollback but a refused or cleanly aborted one) or
+// never configured are refused with the reason, nothing changed
+// (teardownRefusal); a pair that needs attention for another reason may be
+// torn down on request (not when due). Failures leave the record as it
+// was, for another run.
 func (o *Orchestrator) Teardown(ctx context.Context, req TeardownRequest) (TeardownOutcome, error) {
 	if req.Deployment == "" {
 		if !req.Due {
@@ -162,15 +220,12 @@ func (o *Orchestrator) teardownOne(ctx context.Context, req TeardownRequest) (Te
 			out.Reason = "the rollback window never ends by itself (SWITCHBACK_ROLLBACK_WINDOW_HOURS=0): tear down on request"
 		}
 		return out, nil
-	case rec.Phase != PhaseConfigured && rec.Phase != PhaseNeedsAttention:
-		out.Outcome, out.Reason = TeardownRefused, "the pair is "+string(rec.Phase)+": teardown ends a configured pair's rollback path"
-		if rec.Phase == PhaseRollingBack || rec.Phase == PhaseRolledBack {
-			out.Reason = "the pair is " + string(rec.Phase) + ": a rollback ran; its replication and fence are the rollback's, not teardown's"
+	default:
+		if why := teardownRefusal(rec); why != "" {
+			out.Outcome, out.Reason = TeardownRefused, why
+			oo.history(ctx, id, "teardown", "refused", why)
+			return out, nil
 		}
-		return out, nil
-	case rec.Production == nil || rec.Rollback == nil:
-		out.Outcome, out.Reason = TeardownRefused, "the record names no clusters"
-		return out, nil
 	}
 	why := req.Reason
 	if why == "" {
@@ -236,6 +291,48 @@ func (o *Orchestrator) teardownOne(ctx context.Context, req TeardownRequest) (Te
 	return out, nil
 }
 
+// teardownRefusal says why teardown must not touch a (not closed) record,
+// or "" when it may. Teardown ends a configured pair's rollback path: it
+// resets replication into the record's rollback cluster and drops the
+// replication user on the record's production. Once a rollback has acted
+// on the pair those roles no longer hold (the old production may be the
+// fenced side, the record's clusters may have been renamed), and the
+// replication user is what running the rollback again needs to resume or
+// finish re-pointing. So teardown refuses, changing nothing:
+//   - a phase other than configured or needs-attention (rolling-back,
+//     rolled-back, capturing, …);
+//   - a needs-attention detail written by a rollback ("rollback …");
+//   - any record with LastRollback, except a rollback that was refused
+//     (nothing fenced) or aborted with production read back writable and
+//     the pair put back to configured: it left the pair as configure did.
+//
+// The way out for a refused pair is to finish the rollback (run it again)
+// or to clean up by hand.
+func teardownRefusal(rec Record) string {
+	next := "; teardown would drop the replication user a rollback needs to resume. Next: run the rollback again to finish it, or clean up by hand (switchback history --deployment " + rec.Deployment + ")"
+	switch {
+	case rec.Phase == PhaseRollingBack || rec.Phase == PhaseRolledBack:
+		return "the pair is " + string(rec.Phase) + ": a rollback acted on it; its replication and fences are the rollback's, not teardown's" + next
+	case rec.Phase != PhaseConfigured && rec.Phase != PhaseNeedsAttention:
+		return "the pair is " + string(rec.Phase) + ": teardown ends a configured pair's rollback path"
+	case rec.Phase == PhaseNeedsAttention && strings.HasPrefix(rec.PhaseDetail, "rollback "):
+		return "the pair needs attention after a rollback (" + rec.PhaseDetail + ")" + next
+	case rec.Production == nil || rec.Rollback == nil:
+		return "the record names no clusters"
+	}
+	if lr := rec.LastRollback; lr != nil {
+		undone := rec.Phase == PhaseConfigured && (lr.Outcome == replication.OutcomeRefused || lr.Outcome == replication.OutcomeAborted)
+		if !undone {
+			outcome := lr.Outcome
+			if outcome == "" {
+				outcome = "no outcome recorded: it may still run, or was killed"
+			}
+			return fmt.Sprintf("a rollback ran on this pair (started %s by %s, %s) and the pair is %s", lr.StartedAt.UTC().Format(time.RFC3339), cmp.Or(lr.Caller, "unknown"), outcome, rec.Phase) + next
+		}
+	}
+	return ""
+}
+
 // notify tells on-call; a failure is logged (the step it reports happened).
 func (o *Orchestrator) notify(ctx context.Context, subject, message string) {
 	if o.Notifier == nil {
@@ -268,6 +365,14 @@ func (o *Orchestrator) teardown(ctx context.Context, rec Record, releaseFence bo
 		return false, err
 	}
 	defer rb.Close()
+	// The engine's server-side lock: no cutover, configure or other
+	// teardown acts on the pair meanwhile, whatever process it runs in (the
+	// record's lease only binds runs that share the store).
+	release, err := replication.LockPair(ctx, prod, rb, replication.DefaultLockWait)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	run := func(name string, fn func(context.Context) (replication.StepOutcome, string, error)) error {
 		start := o.now()
 		outcome, detail, err := fn(ctx)
@@ -278,22 +383,22 @@ func (o *Orchestrator) teardown(ctx context.Context, rec Record, releaseFence bo
 		step(s)
 		return err
 	}
-	if err := run("stop and reset replication on rollback cluster", func(ctx context.Context) (replication.StepOutcome, string, error) {
+	if err := run("stop and reset replication on "+rbC.ID, func(ctx context.Context) (replication.StepOutcome, string, error) {
 		return replication.ResetReplica(ctx, rb, replication.DefaultReplicationUser)
 	}); err != nil {
 		return false, err
 	}
-	if err := run("drop replication user on production", func(ctx context.Context) (replication.StepOutcome, string, error) {
+	if err := run("drop replication user on "+prodC.ID, func(ctx context.Context) (replication.StepOutcome, string, error) {
 		return replication.DropReplicationUser(ctx, prod, replication.DefaultReplicationUser, replication.DefaultReplicationUserHost)
 	}); err != nil {
 		return false, err
 	}
 	if !releaseFence {
-		step(replication.Step{Name: "keep fence on rollback cluster", Outcome: replication.StepSkipped,
+		step(replication.Step{Name: "keep fence on " + rbC.ID, Outcome: replication.StepSkipped,
 			Detail: rbC.ID + " stays read-only (read_only=1 in " + rbC.ParameterGroup + "); teardown with releaseFence: true lifts it"})
 		return false, nil
 	}
-	err = run("release fence on rollback cluster (parameter group)", func(ctx context.Context) (replication.StepOutcome, string, error) {
+	err = run("release fence on "+rbC.ID+" (parameter group)", func(ctx context.Context) (replication.StepOutcome, string, error) {
 		if o.Fencer == nil {
 			return "", "", errors.New("no fencer configured")
 		}
@@ -313,7 +418,7 @@ func (o *Orchestrator) teardown(ctx context.Context, rec Record, releaseFence bo
 		if on, err := fencer.ReadOnly(ctx); err != nil {
 			return "", "", err
 		} else if on {
-			return "", "", errors.New("the rollback cluster still reports the fence after read_only=0 in its parameter group")
+			return "", "", errors.New(rbC.ID + " still reports the fence after read_only=0 in its parameter group")
 		}
 		if !was {
 			return replication.StepAlreadyDone, rbC.ID + " was not fenced; read_only=0 in " + rbC.ParameterGroup, nil

@@ -20,6 +20,7 @@ const (
 	titleBinlogFormatServer   = "binlog_format on the production writer"
 	titleBinlogRetention      = "binlog retention on production covers the rollback window"
 	titleRollbackGroup        = "rollback cluster's parameter group is custom and unshared"
+	titleProductionGroup      = "production's parameter group is custom and unshared (a rollback fences it there)"
 	titleVersions             = "version direction (production → rollback)"
 	titleCollations           = "collations the rollback side lacks"
 	titlePrimaryKeys          = "tables without a primary key"
@@ -446,6 +447,26 @@ func checkRollbackGroup(cluster, group string, err error) Check {
 		c.Fix = fmt.Sprintf("give cluster %s its own custom DB cluster parameter group: aws rds create-db-cluster-parameter-group (same family), copy its parameters, aws rds modify-db-cluster --db-cluster-identifier %s --db-cluster-parameter-group-name <new group>, then reboot its writer", cluster, cluster)
 	default:
 		c.Status, c.Evidence = Fail, "could not check the rollback cluster's parameter group: "+err.Error()
+		c.Fix = "allow switchback rds:DescribeDBClusters, and check that cluster " + cluster + " exists"
+	}
+	return c
+}
+
+// checkProductionGroup reports the parameter-group fencer's check of the
+// new production (green before the switchover): a rollback fences
+// production by setting read_only=1 in its DB cluster parameter group, and
+// refuses a default group or one another cluster uses — with such a group
+// the way back is closed however well the replica runs.
+func checkProductionGroup(cluster, group string, err error) Check {
+	c := Check{ID: CheckProductionGroup, Title: titleProductionGroup}
+	switch {
+	case err == nil:
+		c.Status, c.Evidence = Pass, fmt.Sprintf("%s is a custom DB cluster parameter group that only cluster %s uses: a rollback's read_only=1 there fences %s alone", group, cluster, cluster)
+	case errors.Is(err, awsrds.ErrFenceRefused):
+		c.Status, c.Evidence = Fail, err.Error()+"; a rollback fences production through this group, so it would be refused"
+		c.Fix = fmt.Sprintf("give cluster %s its own custom DB cluster parameter group (binlog_format=ROW kept): aws rds create-db-cluster-parameter-group (same family), copy its parameters, aws rds modify-db-cluster --db-cluster-identifier %s --db-cluster-parameter-group-name <new group>, then reboot its writer", cluster, cluster)
+	default:
+		c.Status, c.Evidence = Fail, "could not check production's parameter group: "+err.Error()
 		c.Fix = "allow switchback rds:DescribeDBClusters, and check that cluster " + cluster + " exists"
 	}
 	return c

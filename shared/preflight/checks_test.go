@@ -205,6 +205,13 @@ func TestCheckRollbackGroup(t *testing.T) {
 	expect(t, checkRollbackGroup("orders-prod", "", errors.New("AccessDenied: rds:DescribeDBClusters")), Fail, []string{"could not check", "AccessDenied"}, []string{"rds:DescribeDBClusters"})
 }
 
+func TestCheckProductionGroup(t *testing.T) {
+	expect(t, checkProductionGroup("orders-prod-green-3rnukl", "green-params", nil), Pass, []string{"only cluster orders-prod-green-3rnukl uses"}, nil)
+	refused := fmt.Errorf("%w: cluster orders-prod-green-3rnukl uses the default DB cluster parameter group \"default.aurora-mysql8.0\"", awsrds.ErrFenceRefused)
+	expect(t, checkProductionGroup("orders-prod-green-3rnukl", "", refused), Fail, []string{"default DB cluster parameter group", "rollback fences production"}, []string{"modify-db-cluster --db-cluster-identifier orders-prod-green-3rnukl"})
+	expect(t, checkProductionGroup("orders-prod-green-3rnukl", "", errors.New("AccessDenied")), Fail, []string{"could not check production's parameter group"}, []string{"rds:DescribeDBClusters"})
+}
+
 func TestParseVersion(t *testing.T) {
 	for _, tc := range []struct{ v, hint, want string }{
 		{"8.0.36", "MySQL Community Server - GPL", "MySQL 8.0.36"},

@@ -50,6 +50,7 @@ const (
 	CheckBinlogFormatServer   = "binlog-format-server"
 	CheckBinlogRetention      = "binlog-retention"
 	CheckRollbackGroup        = "rollback-parameter-group"
+	CheckProductionGroup      = "production-parameter-group"
 	CheckVersions             = "version-direction"
 	CheckCollations           = "collations"
 	CheckPrimaryKeys          = "primary-keys"
@@ -322,6 +323,7 @@ func Run(ctx context.Context, in Inputs) Report {
 	}
 
 	add(checkRollbackGroupFrom(ctx, in.Groups, in.Rollback.Cluster))
+	add(checkProductionGroupFrom(ctx, in.Groups, in.Production.Cluster))
 
 	prodV, rbV := sideVersion(in.Production), sideVersion(in.Rollback)
 	add(checkVersions(prodV, rbV, prodFacts.format.Compression))
@@ -428,4 +430,15 @@ func checkRollbackGroupFrom(ctx context.Context, g GroupChecker, c *orchestrate.
 	}
 	group, err := g.CheckFenceGroup(ctx, *c)
 	return checkRollbackGroup(c.ID, group, err)
+}
+
+// checkProductionGroupFrom runs the fence-group check of the new
+// production (green): a rollback fences it through its DB cluster
+// parameter group.
+func checkProductionGroupFrom(ctx context.Context, g GroupChecker, c *orchestrate.Cluster) Check {
+	if g == nil || c == nil {
+		return skip(CheckProductionGroup, titleProductionGroup, "no RDS API (the CLI fences through SQL)")
+	}
+	group, err := g.CheckFenceGroup(ctx, *c)
+	return checkProductionGroup(c.ID, group, err)
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchback/switchback/shared/awsfake"
+	"github.com/switchback/switchback/shared/awsrds"
+	"github.com/switchback/switchback/shared/awstest"
 	"github.com/switchback/switchback/shared/preflight"
 	"github.com/switchback/switchback/shared/replication"
 	"github.com/switchback/switchback/shared/sandbox"
@@ -272,4 +275,45 @@ func TestIntegrationPreflightHazards(t *testing.T) {
 		in.Rollback = connect(t, "rollback target", ra.DSN(""), replication.AuroraMySQL2)
 		status(t, run(in), preflight.CheckRollbackPrivileges, preflight.Fail, "mysql.rds_set_external_master")
 	})
+}
+
+// Against the awstest world (real servers, the RDS API served by the local
+// fake, read through the real awsrds client): production's DB cluster
+// parameter group shared with another cluster fails the
+// production-parameter-group check — a rollback fences production there
+// and would be refused — while the rollback side's own group passes; with
+// the group unshared the check passes.
+func TestIntegrationPreflightProductionGroup(t *testing.T) {
+	w := awstest.New(t)
+	rdsClient := awsrds.New(w.RDS.Client())
+	ctx := t.Context()
+	prodC, err := rdsClient.Deployment(ctx, awstest.DeploymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() preflight.Report {
+		t.Helper()
+		prod, rb := prodC.Production, prodC.Rollback
+		pside := connect(t, "production", w.Green.RootDSN(), replication.DialectAuto)
+		pside.Cluster = &prod
+		rside := connect(t, "rollback target", w.Blue.RootDSN(), replication.DialectAuto)
+		rside.Cluster = &rb
+		return preflight.Run(ctx, preflight.Inputs{Deployment: awstest.DeploymentID, Production: pside, Rollback: rside,
+			Parameters: rdsClient, Groups: rdsClient, Settings: preflight.Settings{RetentionHours: 1}})
+	}
+	r := run()
+	status(t, r, preflight.CheckProductionGroup, preflight.Pass, awstest.ProdGroup, "only cluster "+awstest.ProdID)
+	status(t, r, preflight.CheckRollbackGroup, preflight.Pass)
+
+	w.RDS.AddCluster(awsfake.RDSCluster{ID: "orders-reporting", Engine: "aurora-mysql", EngineVersion: "8.0.mysql_aurora.3.08.0",
+		Endpoint: "127.0.0.1", Port: 1, ParameterGroup: awstest.ProdGroup})
+	r = run()
+	c := status(t, r, preflight.CheckProductionGroup, preflight.Fail, "also used by orders-reporting", "a rollback fences production through this group")
+	if !strings.Contains(c.Fix, "modify-db-cluster --db-cluster-identifier "+awstest.ProdID) {
+		t.Errorf("fix %q", c.Fix)
+	}
+	status(t, r, preflight.CheckRollbackGroup, preflight.Pass)
+	if r.Verdict != preflight.Fail {
+		t.Errorf("verdict %s; want fail", r.Verdict)
+	}
 }

@@ -32,7 +32,7 @@ func TestRunWithoutServers(t *testing.T) {
 	want := map[string]Status{
 		CheckProductionReachable: Fail, CheckProductionLogin: Skip,
 		CheckRollbackReachable: Fail, CheckRollbackLogin: Fail,
-		CheckBinlogFormatGroup: Pass, CheckRollbackGroup: Pass,
+		CheckBinlogFormatGroup: Pass, CheckRollbackGroup: Pass, CheckProductionGroup: Pass,
 		CheckBinlogFormatServer: Skip, CheckBinlogRetention: Skip, CheckProductionPrivileges: Skip, CheckRollbackPrivileges: Skip,
 		CheckVersions:   Warn, // from the RDS engine versions: 8.0 → 5.7
 		CheckCollations: Skip, CheckPrimaryKeys: Skip, CheckReplicationUserAuth: Skip,
@@ -292,5 +292,27 @@ func TestHandleGroupSharedWithGreen(t *testing.T) {
 	expect(t, c, Fail, []string{"also used by orders-prod-green-3rnukl"}, []string{"its own custom DB cluster parameter group"})
 	if !strings.Contains(n.messages[0], "FAIL rollback cluster's parameter group is custom and unshared") {
 		t.Errorf("message:\n%s", n.messages[0])
+	}
+}
+
+// Production's (green's) DB cluster parameter group shared with another
+// cluster: the rollback would fence that cluster too, so it refuses; the
+// production-parameter-group check fails with the evidence and the fix,
+// and the notification says so. The rollback side's group still passes.
+func TestHandleProductionGroupShared(t *testing.T) {
+	a, n, _ := testAWS(t)
+	a.Groups = groups{"orders-prod-green-3rnukl": "reporting-replica"}
+	out, err := a.Handle(t.Context(), []byte(`{"deployment": "bgd-4kq8w2m7r1x9zt3c"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := out.Report.Check(CheckProductionGroup)
+	expect(t, c, Fail, []string{"also used by reporting-replica", "a rollback fences production through this group"},
+		[]string{"its own custom DB cluster parameter group", "modify-db-cluster --db-cluster-identifier orders-prod-green-3rnukl"})
+	if rb, _ := out.Report.Check(CheckRollbackGroup); rb.Status != Pass {
+		t.Errorf("rollback group: %+v", rb)
+	}
+	if out.Report.Verdict != Fail || !strings.Contains(n.messages[len(n.messages)-1], "FAIL production's parameter group is custom and unshared") {
+		t.Errorf("verdict %s, message:\n%s", out.Report.Verdict, n.messages[len(n.messages)-1])
 	}
 }

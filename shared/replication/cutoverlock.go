@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -214,4 +215,23 @@ func tryLock(ctx context.Context, s *Server) (*serverLock, error) {
 		return nil, err
 	}
 	return l, err
+}
+
+// LockPair takes switchback's server-side lock (the named lock cutovers,
+// configure runs and heartbeat probes take) on production, then on the
+// rollback target, waiting up to wait on each: while it is held no other
+// switchback run acts on the pair, whichever process it runs in. When
+// another run holds it, the error wraps ErrLocked (and so ErrRefused) and
+// names the holder; nothing was changed. release gives both locks back
+// and may be called more than once.
+func LockPair(ctx context.Context, prod, rb *Server, wait time.Duration) (release func(), err error) {
+	if prod == nil || rb == nil {
+		return nil, fmt.Errorf("%w: LockPair needs both servers", ErrInvalidArgument)
+	}
+	pl, err := lockPair(ctx, prod, rb, wait)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(pl.release) }, nil
 }

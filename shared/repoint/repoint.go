@@ -63,24 +63,43 @@ func fqdn(name string) string {
 }
 
 // CNAME implements orchestrate.DNSRecords: ListResourceRecordSets from the
-// name and type CNAME, one item.
+// name (every type), reading each record set of that name. It refuses,
+// with an error, what an UPSERT of a simple CNAME would not safely
+// replace: a record set with a SetIdentifier (weighted, latency,
+// geolocation, failover, multivalue routing), an alias record, or a record
+// of another type at the name (a CNAME cannot share its name). An unknown
+// hosted zone is an error too.
 func (r *Route53) CNAME(ctx context.Context, zoneID, name string) (string, int64, error) {
-	out, err := r.api.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
-		HostedZoneId: aws.String(zoneID), StartRecordName: aws.String(fqdn(name)), StartRecordType: r53types.RRTypeCname, MaxItems: aws.Int32(1),
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("read %s CNAME in hosted zone %s: %w", name, zoneID, err)
-	}
-	for _, s := range out.ResourceRecordSets {
-		if fqdn(aws.ToString(s.Name)) != fqdn(name) || s.Type != r53types.RRTypeCname {
-			continue
+	want := fqdn(name)
+	in := &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID), StartRecordName: aws.String(want), MaxItems: aws.Int32(20)}
+	target, ttl := "", int64(0)
+	for page := 0; page < 50; page++ {
+		out, err := r.api.ListResourceRecordSets(ctx, in)
+		if err != nil {
+			return "", 0, fmt.Errorf("read %s in hosted zone %s: %w", name, zoneID, err)
 		}
-		if s.AliasTarget != nil || len(s.ResourceRecords) == 0 {
-			return "", 0, fmt.Errorf("%s in hosted zone %s is an alias or routing-policy record: switchback only UPSERTs a plain CNAME", name, zoneID)
+		for _, s := range out.ResourceRecordSets {
+			if fqdn(aws.ToString(s.Name)) != want {
+				return target, ttl, nil // past the name: Route 53 lists in order
+			}
+			switch {
+			case s.SetIdentifier != nil:
+				return "", 0, fmt.Errorf("%s in hosted zone %s has a %s record set with a routing policy (set identifier %q): switchback only UPSERTs a simple CNAME; re-point it by hand", name, zoneID, s.Type, aws.ToString(s.SetIdentifier))
+			case s.AliasTarget != nil:
+				return "", 0, fmt.Errorf("%s in hosted zone %s is an alias %s record (to %s): switchback only UPSERTs a simple CNAME; re-point it by hand", name, zoneID, s.Type, aws.ToString(s.AliasTarget.DNSName))
+			case s.Type != r53types.RRTypeCname:
+				return "", 0, fmt.Errorf("%s in hosted zone %s has a %s record: a CNAME cannot share its name; re-point it by hand", name, zoneID, s.Type)
+			case len(s.ResourceRecords) == 0:
+				return "", 0, fmt.Errorf("%s in hosted zone %s is a CNAME without a value (a traffic policy record?): switchback only UPSERTs a simple CNAME", name, zoneID)
+			}
+			target, ttl = aws.ToString(s.ResourceRecords[0].Value), aws.ToInt64(s.TTL)
 		}
-		return aws.ToString(s.ResourceRecords[0].Value), aws.ToInt64(s.TTL), nil
+		if !out.IsTruncated || out.NextRecordName == nil || fqdn(aws.ToString(out.NextRecordName)) != want {
+			return target, ttl, nil
+		}
+		in.StartRecordName, in.StartRecordType, in.StartRecordIdentifier = out.NextRecordName, out.NextRecordType, out.NextRecordIdentifier
 	}
-	return "", 0, nil
+	return "", 0, fmt.Errorf("read %s in hosted zone %s: too many record sets of that name", name, zoneID)
 }
 
 // UpsertCNAME implements orchestrate.DNSRecords: ChangeResourceRecordSets
@@ -113,14 +132,24 @@ func (r *Route53) UpsertCNAME(ctx context.Context, zoneID, name, target string, 
 	if out.ChangeInfo.Status == r53types.ChangeStatusInsync {
 		return id, nil
 	}
+	if err := r.WaitInsync(ctx, id); err != nil {
+		return id, fmt.Errorf("%s CNAME → %s was accepted (change %s) but is not INSYNC yet: %w", name, target, id, err)
+	}
+	return id, nil
+}
+
+// WaitInsync implements orchestrate.DNSRecords: the SDK's
+// ResourceRecordSetsChanged waiter on GetChange until the change is
+// INSYNC, within MaxWait and ctx.
+func (r *Route53) WaitInsync(ctx context.Context, changeID string) error {
 	minDelay, maxDelay, maxWait := orDuration(r.MinDelay, DefaultChangeMinDelay), orDuration(r.MaxDelay, DefaultChangeMaxDelay), orDuration(r.MaxWait, DefaultChangeMaxWait)
 	w := route53.NewResourceRecordSetsChangedWaiter(r.api, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
 		o.MinDelay, o.MaxDelay = minDelay, max(maxDelay, minDelay)
 	})
-	if err := w.Wait(ctx, &route53.GetChangeInput{Id: aws.String(id)}, maxWait); err != nil {
-		return id, fmt.Errorf("%s CNAME → %s was accepted (change %s) but is not INSYNC yet: %w", name, target, id, err)
+	if err := w.Wait(ctx, &route53.GetChangeInput{Id: aws.String(changeID)}, maxWait); err != nil {
+		return fmt.Errorf("change %s: %w", changeID, err)
 	}
-	return id, nil
+	return nil
 }
 
 func orDuration(d, def time.Duration) time.Duration {

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+
 	"github.com/switchback/switchback/shared/awsfake"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/repoint"
@@ -144,5 +148,50 @@ func TestClustersRename(t *testing.T) {
 	}
 	if err := c.Rename(ctx, "nope", "x"); err == nil {
 		t.Error("renamed a cluster that does not exist")
+	}
+}
+
+// listOnly is a Route53API that answers ListResourceRecordSets with sets.
+type listOnly struct {
+	repoint.Route53API
+	sets []r53types.ResourceRecordSet
+}
+
+func (l listOnly) ListResourceRecordSets(context.Context, *route53.ListResourceRecordSetsInput, ...func(*route53.Options)) (*route53.ListResourceRecordSetsOutput, error) {
+	return &route53.ListResourceRecordSetsOutput{ResourceRecordSets: l.sets}, nil
+}
+
+// CNAME refuses what an UPSERT of a simple CNAME would not safely replace:
+// routing-policy record sets (a SetIdentifier) and alias records; it
+// ignores the names after the one asked for.
+func TestRoute53CNAMERefusesRoutingPolicyAndAlias(t *testing.T) {
+	name := "db.orders.internal."
+	cname := func(id string) r53types.ResourceRecordSet {
+		s := r53types.ResourceRecordSet{Name: aws.String(name), Type: r53types.RRTypeCname, TTL: aws.Int64(5),
+			ResourceRecords: []r53types.ResourceRecord{{Value: aws.String("a.example.com")}}}
+		if id != "" {
+			s.SetIdentifier, s.Weight = aws.String(id), aws.Int64(50)
+		}
+		return s
+	}
+	alias := r53types.ResourceRecordSet{Name: aws.String(name), Type: r53types.RRTypeA,
+		AliasTarget: &r53types.AliasTarget{DNSName: aws.String("lb.example.com."), HostedZoneId: aws.String("Z1"), EvaluateTargetHealth: false}}
+	next := r53types.ResourceRecordSet{Name: aws.String("dc.orders.internal."), Type: r53types.RRTypeA, TTL: aws.Int64(5),
+		ResourceRecords: []r53types.ResourceRecord{{Value: aws.String("10.0.0.1")}}}
+	for _, c := range []struct {
+		sets []r53types.ResourceRecordSet
+		want string // "" means the plain CNAME is read
+	}{
+		{[]r53types.ResourceRecordSet{cname(""), next}, ""},
+		{[]r53types.ResourceRecordSet{cname("blue"), cname("green")}, `routing policy (set identifier "blue")`},
+		{[]r53types.ResourceRecordSet{alias}, "is an alias A record (to lb.example.com.)"},
+	} {
+		target, ttl, err := repoint.NewRoute53(listOnly{sets: c.sets}).CNAME(context.Background(), zone, "db.orders.internal")
+		switch {
+		case c.want == "" && (err != nil || target != "a.example.com" || ttl != 5):
+			t.Errorf("plain CNAME: %q %d %v", target, ttl, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%+v: %v; want an error containing %q", c.sets, err, c.want)
+		}
 	}
 }
