@@ -80,9 +80,7 @@ func (o *Orchestrator) captureSwitchover(ctx context.Context, fact rdsevent.Fact
 	if err != nil {
 		return res, fmt.Errorf("resolve the deployment of a %s event: %w", fact.Kind, err)
 	}
-	if ok, why := o.optedIn(d); !ok {
-		res.Action, res.Reason = "ignored", "deployment "+d.ID+" is not opted in: "+why
-		o.log().Info("event ignored", "deployment", d.ID, "reason", res.Reason)
+	if o.ignoredNotOptedIn(d, &res) {
 		return res, nil
 	}
 	res.Deployment = d.ID
@@ -120,9 +118,7 @@ func (o *Orchestrator) captureCoordinates(ctx context.Context, fact rdsevent.Fac
 	if err != nil {
 		return res, fmt.Errorf("resolve the deployment of coordinates from %s: %w", fact.SourceID, err)
 	}
-	if ok, why := o.optedIn(d); !ok {
-		res.Action, res.Reason = "ignored", "deployment "+d.ID+" is not opted in: "+why
-		o.log().Info("event ignored", "deployment", d.ID, "reason", res.Reason)
+	if o.ignoredNotOptedIn(d, &res) {
 		return res, nil
 	}
 	if c.Time.Before(d.CreateTime) {
@@ -145,6 +141,18 @@ func (o *Orchestrator) captureCoordinates(ctx context.Context, fact rdsevent.Fac
 		return res, err
 	}
 	return o.afterRecord(ctx, res, d.ID, "coordinates recorded")
+}
+
+// ignoredNotOptedIn reports, in res and the log, that d's clusters are not
+// opted in; false when they are.
+func (o *Orchestrator) ignoredNotOptedIn(d Deployment, res *CaptureResult) bool {
+	ok, why := o.optedIn(d)
+	if ok {
+		return false
+	}
+	res.Action, res.Reason = "ignored", "deployment "+d.ID+" is not opted in: "+why
+	o.log().Info("event ignored", "deployment", d.ID, "reason", res.Reason)
+	return true
 }
 
 // afterRecord invokes configure when the record is ready.
