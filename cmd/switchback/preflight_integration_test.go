@@ -49,7 +49,7 @@ func TestIntegrationCLIPreflight(t *testing.T) {
 	}
 
 	code, r, out := preflight()
-	if code != 0 || r.Verdict != "pass" || len(r.Checks) != 14 {
+	if code != 0 || r.Verdict != "pass" || len(r.Checks) != 15 {
 		t.Fatalf("healthy pair: exit %d, verdict %s, %d checks\n%s", code, r.Verdict, len(r.Checks), out)
 	}
 
