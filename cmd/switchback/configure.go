@@ -23,9 +23,14 @@ already-done or failed with its duration:
   c. ensure binlog retention on production covers the rollback window
      (Aurora: mysql.rds_set_configuration; self-managed: binlog expiry)
   d. create switchback's heartbeat schema on production
-  e. point the rollback target at production from the coordinates (or GTID
+  e. record the rollback target's own transactions (to detect later
+     writes made on it)
+  f. ensure parallel apply on the rollback target, commit order preserved
+     (MariaDB, MySQL; on Aurora through its DB cluster parameter group) —
+     skipped with the reason when it cannot be set
+  g. point the rollback target at production from the coordinates (or GTID
      auto-position with --gtid) and start replication
-  f. wait until both replication threads run with no error
+  h. wait until both replication threads run with no error
 
 Re-running with the same inputs changes nothing and exits 0. A rollback
 target that already replicates from another source or from other

@@ -55,6 +55,11 @@ type ConfigureRequest struct {
 	// LockWait bounds the wait for another switchback run's lock on either
 	// server; 0 means DefaultLockWait.
 	LockWait time.Duration
+	// ParallelWorkers is the number of applier threads set on the
+	// rollback target, always with commit order preserved, before
+	// replication starts; 0 means DefaultParallelWorkers, negative leaves
+	// the target's settings as they are.
+	ParallelWorkers int
 
 	// held is the pair lock of a Rollback that runs Configure for its
 	// reverse path; Configure then takes none of its own.
@@ -179,6 +184,12 @@ func (r *ConfigureRequest) defaults() error {
 	if r.LockWait == 0 {
 		r.LockWait = DefaultLockWait
 	}
+	if r.ParallelWorkers == 0 {
+		r.ParallelWorkers = DefaultParallelWorkers
+	}
+	if r.ParallelWorkers > MaxParallelWorkers {
+		return fmt.Errorf("parallel workers %d is more than %d", r.ParallelWorkers, MaxParallelWorkers)
+	}
 	for _, v := range []struct{ name, val string }{
 		{"replication user", r.ReplicationUser}, {"replication user host", r.ReplicationUserHost},
 		{"replication password", r.ReplicationPassword},
@@ -192,9 +203,11 @@ func (r *ConfigureRequest) defaults() error {
 
 // Configure sets up verified reverse replication from production into the
 // rollback target: fence the target read-only, ensure the replication user,
-// ensure binlog retention, create switchback's heartbeat schema, point the
-// target at production from the given coordinates and start it, and wait
-// until both replication threads run without error.
+// ensure binlog retention, create switchback's heartbeat schema, set
+// parallel apply with commit order preserved on the target (before
+// replication starts; never failing), point the target at production from
+// the given coordinates and start it, and wait until both replication
+// threads run without error.
 //
 // Every step is idempotent: a re-run with the same request changes nothing
 // and reports "unchanged". A rollback target that already replicates from
@@ -241,6 +254,7 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 		{"ensure binlog retention on production", c.ensureRetention},
 		{"ensure heartbeat schema on production", c.ensureSchema},
 		{"record rollback target's own transactions", c.recordBaseline},
+		{"ensure parallel apply on rollback target", c.ensureParallel},
 		{"set source and start replication", c.setSource},
 		{"wait for replication threads", c.waitRunning},
 	}

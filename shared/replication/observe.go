@@ -55,7 +55,8 @@ type Observation struct {
 	Ready            bool     `json:"ready"`
 	Reasons          []string `json:"reasons"`
 	// Warnings do not make the pair not ready, but a rollback must be told
-	// how to handle them (writers that bypass production's fence).
+	// how to handle them (writers that bypass production's fence), or they
+	// make it slower (a rollback target that applies with one thread).
 	Warnings []string `json:"warnings"`
 }
 
@@ -134,6 +135,11 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 		o.Warnings = append(o.Warnings, "cannot tell whether anything on production writes through read_only: "+err.Error())
 	} else if !bypass.empty() {
 		o.Warnings = append(o.Warnings, "production has writers that the fence does not stop: "+bypass.describe()+"; rollback --execute refuses unless told --kill-privileged-sessions or --allow-privileged-writers")
+	}
+	if rs.Configured {
+		if w := parallelApplyWarning(ctx, req.Rollback); w != "" {
+			o.Warnings = append(o.Warnings, w)
+		}
 	}
 	if !o.RollbackReadOnly {
 		notReady("rollback target is writable: it must stay read-only (fenced) until rollback")

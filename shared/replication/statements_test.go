@@ -113,6 +113,13 @@ func statementSet(t *testing.T, d Dialect, info ServerInfo, p SourceParams) []na
 	add("SetReadOnly (on)", d.SetReadOnly(true)...)
 	add("SetReadOnly (off)", d.SetReadOnly(false)...)
 	add("ReadOnlyQuery", d.ReadOnlyQuery())
+	if !d.IsAurora() {
+		if sts, err = d.ParallelApply(4, info); err != nil {
+			t.Fatalf("%s.ParallelApply(4) = %v", d, err)
+		}
+		add("ParallelApply (4 workers)", sts...)
+	}
+	add("ParallelApplyQuery", d.ParallelApplyQuery(info))
 	return out
 }
 
