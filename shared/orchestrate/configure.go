@@ -167,28 +167,15 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 	} else if !errors.Is(err, ErrNotFound) {
 		return "", err
 	}
-	prodLogin, err := o.Credentials.Admin(ctx, prodC)
-	if err != nil {
-		return "", err
-	}
-	rbLogin, err := o.Credentials.Admin(ctx, rbC)
-	if err != nil {
-		return "", err
-	}
 	replPassword, err := o.Credentials.ReplicationPassword(ctx, prodC)
 	if err != nil {
 		return "", err
 	}
-	prod, err := o.Connect(ctx, "production", prodC, prodLogin)
+	prod, rb, closeBoth, err := o.connectPair(ctx, prodC, rbC, prodC, rbC)
 	if err != nil {
 		return "", err
 	}
-	defer prod.Close()
-	rb, err := o.Connect(ctx, "rollback target", rbC, rbLogin)
-	if err != nil {
-		return "", err
-	}
-	defer rb.Close()
+	defer closeBoth()
 	fencer, err := o.Fencer(rbC, rb)
 	if err != nil {
 		return "", err

@@ -275,24 +275,11 @@ func (o *Orchestrator) observePair(ctx context.Context, rec Record, timeout time
 		st.Reasons = append(st.Reasons, fmt.Sprintf(format, args...))
 		return st
 	}
-	prodLogin, err := o.Credentials.Admin(ctx, prodC)
+	prod, rb, closeBoth, err := o.connectPair(ctx, prodC, rbC, prodC, rbC)
 	if err != nil {
-		return fail("cannot get production %s's admin login: %v", prodC.ID, err)
+		return fail("%v", err)
 	}
-	rbLogin, err := o.Credentials.Admin(ctx, rbC)
-	if err != nil {
-		return fail("cannot get rollback cluster %s's admin login: %v", rbC.ID, err)
-	}
-	prod, err := o.Connect(ctx, "production", prodC, prodLogin)
-	if err != nil {
-		return fail("production %s unreachable: %v", prodC.ID, err)
-	}
-	defer prod.Close()
-	rb, err := o.Connect(ctx, "rollback target", rbC, rbLogin)
-	if err != nil {
-		return fail("rollback cluster %s unreachable: %v", rbC.ID, err)
-	}
-	defer rb.Close()
+	defer closeBoth()
 	st.Reachable = true
 	var fence replication.Fencer
 	if o.Fencer != nil {

@@ -115,6 +115,30 @@ func (o *Orchestrator) history(ctx context.Context, deployment, step, outcome, d
 	}
 }
 
+// connectPair opens both writers of a pair (prodC's and rbC's endpoints)
+// with the admin logins of prodLoginAs and rbLoginAs (the same clusters,
+// except after a rename, when the secrets are still those of the
+// configured identifiers). closeBoth closes what was opened; the errors
+// name the cluster and the stage (login or connection).
+func (o *Orchestrator) connectPair(ctx context.Context, prodC, rbC, prodLoginAs, rbLoginAs Cluster) (prod, rb *replication.Server, closeBoth func(), err error) {
+	prodLogin, err := o.Credentials.Admin(ctx, prodLoginAs)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot get production %s's admin login: %w", prodLoginAs.ID, err)
+	}
+	rbLogin, err := o.Credentials.Admin(ctx, rbLoginAs)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot get rollback cluster %s's admin login: %w", rbLoginAs.ID, err)
+	}
+	if prod, err = o.Connect(ctx, "production", prodC, prodLogin); err != nil {
+		return nil, nil, nil, fmt.Errorf("production %s unreachable: %w", prodC.ID, err)
+	}
+	if rb, err = o.Connect(ctx, "rollback target", rbC, rbLogin); err != nil {
+		prod.Close()
+		return nil, nil, nil, fmt.Errorf("rollback cluster %s unreachable: %w", rbC.ID, err)
+	}
+	return prod, rb, func() { prod.Close(); rb.Close() }, nil
+}
+
 // maxUpdateAttempts bounds the optimistic read-modify-write loop.
 const maxUpdateAttempts = 20
 

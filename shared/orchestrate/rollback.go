@@ -358,19 +358,8 @@ func (r *rollbackRun) connect(ctx context.Context) (*pair, error) {
 		idProd, idRb = rn.Production, rn.Rollback
 	}
 	o := &r.o
-	prodLogin, err := o.Credentials.Admin(ctx, idProd)
-	if err != nil {
-		return nil, err
-	}
-	rbLogin, err := o.Credentials.Admin(ctx, idRb)
-	if err != nil {
-		return nil, err
-	}
-	if p.prod, err = o.Connect(ctx, "production", p.prodC, prodLogin); err != nil {
-		return nil, err
-	}
-	if p.rb, err = o.Connect(ctx, "rollback target", p.rbC, rbLogin); err != nil {
-		p.close()
+	var err error
+	if p.prod, p.rb, _, err = o.connectPair(ctx, p.prodC, p.rbC, idProd, idRb); err != nil {
 		return nil, err
 	}
 	if a := endpointAddr(idProd); a != "" {

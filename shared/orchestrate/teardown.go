@@ -347,24 +347,11 @@ func (o *Orchestrator) notify(ctx context.Context, subject, message string) {
 // fence was released.
 func (o *Orchestrator) teardown(ctx context.Context, rec Record, releaseFence bool, step func(replication.Step)) (bool, error) {
 	prodC, rbC := *rec.Production, *rec.Rollback
-	prodLogin, err := o.Credentials.Admin(ctx, prodC)
+	prod, rb, closeBoth, err := o.connectPair(ctx, prodC, rbC, prodC, rbC)
 	if err != nil {
 		return false, err
 	}
-	rbLogin, err := o.Credentials.Admin(ctx, rbC)
-	if err != nil {
-		return false, err
-	}
-	prod, err := o.Connect(ctx, "production", prodC, prodLogin)
-	if err != nil {
-		return false, err
-	}
-	defer prod.Close()
-	rb, err := o.Connect(ctx, "rollback target", rbC, rbLogin)
-	if err != nil {
-		return false, err
-	}
-	defer rb.Close()
+	defer closeBoth()
 	// The engine's server-side lock: no cutover, configure or other
 	// teardown acts on the pair meanwhile, whatever process it runs in (the
 	// record's lease only binds runs that share the store).
