@@ -341,6 +341,7 @@ func preSwitchover(w *awstest.World) (greenID, greenGroup string) {
 	tags := map[string]string{"switchback:enabled": "true", "team": "orders"}
 	w.RDS.RemoveCluster(awstest.OldID)
 	w.RDS.AddParameterGroup("orders-prod-params", map[string]string{"read_only": "0", "binlog_format": "ROW"})
+	w.RDS.DefineParameters("orders-prod-params", awstest.Aurora2ParallelParameters...) // blue is Aurora MySQL 2.12.1
 	w.RDS.AddParameterGroup(greenGroup, map[string]string{"read_only": "0"})
 	w.RDS.AddCluster(awsfake.RDSCluster{ID: awstest.ProdID, Engine: "aurora-mysql", EngineVersion: "5.7.mysql_aurora.2.12.1",
 		Endpoint: w.Blue.Host, Port: w.Blue.Port, ParameterGroup: "orders-prod-params", Tags: tags,
@@ -408,6 +409,10 @@ func TestIntegrationPreflightFunction(t *testing.T) {
 	if c, _ := rep.Check(preflight.CheckProductionGroup); c.Status != preflight.Pass || !strings.Contains(c.Evidence, "only cluster "+greenID+" uses") {
 		t.Errorf("production group check: %+v", c)
 	}
+	// Blue's group does not hold parallel apply yet; configure sets it there.
+	if c, _ := rep.Check(preflight.CheckRollbackParallel); !strings.Contains(c.Evidence, "configure sets slave_parallel_type=LOGICAL_CLOCK, slave_preserve_commit_order=1, slave_parallel_workers=4 there before it starts replication") {
+		t.Errorf("parallel apply check: %+v", c)
+	}
 	msgs := w.SNS.Published(awstest.TopicARN)
 	if len(msgs) != 1 {
 		t.Fatalf("%d notifications; want 1", len(msgs))
@@ -417,7 +422,7 @@ func TestIntegrationPreflightFunction(t *testing.T) {
 		t.Errorf("subject %q", msgs[0].Subject)
 	}
 	for _, want := range []string{
-		awstest.DeploymentID + ": preflight FAIL — 1 failing, 0 warning, 14 passed (production " + greenID + " → rollback orders-prod).",
+		awstest.DeploymentID + ": preflight FAIL — 1 failing, 0 warning, 15 passed (production " + greenID + " → rollback orders-prod).",
 		"FAIL binlog_format in production's DB cluster parameter group: binlog_format is not set (the engine default, OFF) in " + greenGroup,
 		`Next: apply each failing check's fix (in the report) and run preflight again (payload {"deployment": "` + awstest.DeploymentID + `"})`,
 	} {

@@ -37,6 +37,10 @@ func TestIntegrationRollbackFunction(t *testing.T) {
 	w.ConfigureNow()
 	green, blue := w.AddApp()
 	fn := lambdatest.Start(t, lambdatest.Build(t, "./rollback"), w.Env())
+	// Room for the three catch-up waits (clamped to 5 s each) and the
+	// abort's reserve: a shorter deadline is refused before anything is
+	// fenced (TestIntegrationRollbackDeadline).
+	fn.Timeout = 90 * time.Second
 	fn.Server().SetClientContext(`{"custom":{"caller":"alice@oncall"},"env":{},"Client":{}}`)
 	invoke := func(payload string) lambdatest.Result {
 		t.Helper()

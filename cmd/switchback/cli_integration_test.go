@@ -128,6 +128,10 @@ func TestIntegrationCLIConfigureStatus(t *testing.T) {
 			if lag, ok := st["probe_lag_ms"].(float64); !ok || lag >= 2000 {
 				t.Errorf("probe_lag_ms = %v; want under 2000", st["probe_lag_ms"])
 			}
+			// Caught up and idle: nothing to apply, so the prediction is 0 ms.
+			if pred, ok := st["write_downtime_prediction"].(map[string]any); !ok || pred["predicted_ms"] != float64(0) || pred["window_ms"].(float64) < 900 {
+				t.Errorf("write_downtime_prediction = %v; want 0 ms predicted over the default 1 s window", st["write_downtime_prediction"])
+			}
 
 			// Re-running changes nothing.
 			before := pairSnapshot(t, greenDB, blueDB)
@@ -148,8 +152,12 @@ func TestIntegrationCLIConfigureStatus(t *testing.T) {
 				t.Errorf("refused configure changed the servers:\nbefore %s\nafter  %s", before, after)
 			}
 			// Text forms too.
-			cli(append([]string{"status"}, args...)...)
-			cli(append([]string{"rollback"}, args...)...)
+			if _, out := cli(append([]string{"status"}, args...)...); !strings.Contains(out, "predicted 0 ms: 0 B behind") {
+				t.Errorf("status does not show the write downtime prediction:\n%s", out)
+			}
+			if _, out := cli(append([]string{"rollback", "--allow-privileged-writers"}, args...)...); !strings.Contains(out, "predicted write downtime 0 ms") {
+				t.Errorf("the dry run does not show the write downtime prediction:\n%s", out)
+			}
 
 			all := strings.Join(outputs, "\n")
 			for _, s := range secrets {

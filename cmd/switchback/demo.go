@@ -574,7 +574,8 @@ func (d *demo) status(ctx context.Context) error {
 				return err
 			}
 		}
-		obs, err := replication.Observe(ctx, replication.ObserveRequest{Production: d.greenEng, Rollback: d.blueEng})
+		obs, err := replication.Observe(ctx, replication.ObserveRequest{Production: d.greenEng, Rollback: d.blueEng,
+			PredictionWindow: replication.DefaultPredictionWindow})
 		if err != nil {
 			return err
 		}

@@ -49,8 +49,13 @@ func TestIntegrationCLIPreflight(t *testing.T) {
 	}
 
 	code, r, out := preflight()
-	if code != 0 || r.Verdict != "pass" || len(r.Checks) != 15 {
+	if code != 0 || r.Verdict != "pass" || len(r.Checks) != 16 {
 		t.Fatalf("healthy pair: exit %d, verdict %s, %d checks\n%s", code, r.Verdict, len(r.Checks), out)
+	}
+	// No RDS API: the rollback server's own settings, which configure sets
+	// before it starts replication.
+	if st, ev, _, _ := check(r, "rollback-parallel-apply"); st != "pass" || !strings.Contains(ev, "configure sets 4 workers with commit order preserved") {
+		t.Errorf("parallel apply: %s %q", st, ev)
 	}
 
 	prod.ExecT(t, "SET GLOBAL binlog_format = 'STATEMENT'")

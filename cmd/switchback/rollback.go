@@ -23,13 +23,21 @@ With --execute:
      following this production, with no filters, no delay, no skipped
      events, no other replication connection and no writes of its own; no
      writer on production that read_only does not stop (privileged
-     sessions, scheduled events: see below); and the rollback target
-     reaches production's current position within --catchup-timeout;
+     sessions, scheduled events: see below); and the predicted write
+     downtime is within --max-write-downtime (default 1s): the bytes the
+     rollback target has not executed yet, at the rate it executes them.
+     Until it is — and until the target has executed the position
+     production had when the wait began — it waits, printing the bytes
+     behind, the apply rate and production's write rate, up to
+     --catchup-timeout; then it refuses with those figures, nothing fenced;
   b. fence production (read-only: application writes are rejected);
      with --kill-privileged-sessions, end privileged sessions right after;
-  c. wait until production's binlog position stops moving;
+  c. read production's final binlog position (the fence waited for the
+     transactions committing; only a writer that bypasses it can move it,
+     and the checks in e and f catch that);
   d. wait until the rollback target has executed exactly up to it, within
-     --catchup-timeout;
+     --catchup-timeout (the server's position wait wakes it the moment the
+     target gets there);
   e. stop replication on the rollback target; production's position is
      checked again: if it moved, abort and say by how much;
   f. unfence the rollback target (it is production now) and clear its
@@ -81,7 +89,8 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	pf.register(fs)
 	execute := fs.Bool("execute", false, "perform the cutover (without it, only plan)")
 	maxLag := fs.Duration("max-lag", replication.DefaultRollbackMaxLag, "refuse to start when the rollback target is further behind than this")
-	catchup := fs.Duration("catchup-timeout", replication.DefaultCatchupTimeout, "abort (and unfence production) if catch-up takes longer")
+	catchup := fs.Duration("catchup-timeout", replication.DefaultCatchupTimeout, "before the fence, refuse if the predicted write downtime is not within --max-write-downtime by then; once fenced, abort (and unfence production) if catch-up takes longer")
+	maxDowntime := fs.Duration("max-write-downtime", replication.DefaultMaxWriteDowntime, "fence production only when the predicted write downtime is within this")
 	reverse := fs.Bool("reverse", false, "after the cutover, replicate the old production from the rollback target (roll-forward path)")
 	reverseHost := fs.String("reverse-source-host", "", "with --reverse: host the old production uses to reach the rollback target (default: rollback DSN host)")
 	reversePort := fs.Int("reverse-source-port", 0, "with --reverse: port the old production uses to reach the rollback target (default: rollback DSN port)")
@@ -93,7 +102,7 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--catchup-timeout": *catchup}); err != nil {
+	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--catchup-timeout": *catchup, "--max-write-downtime": *maxDowntime}); err != nil {
 		return err
 	}
 	if *killPrivileged && *allowPrivileged {
@@ -119,6 +128,8 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 				opts.maxLag = *maxLag
 			case "catchup-timeout":
 				opts.catchup = *catchup
+			case "max-write-downtime":
+				opts.maxWriteDowntime = *maxDowntime
 			}
 		})
 		return runRollbackDeployment(ctx, env, af, opts)
@@ -133,6 +144,7 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeBoth()
 	req := replication.RollbackRequest{
 		Production: prod, Rollback: rb, Execute: *execute, MaxLag: *maxLag, CatchupTimeout: *catchup,
+		MaxWriteDowntime: *maxDowntime,
 	}
 	switch {
 	case *killPrivileged:
@@ -182,6 +194,9 @@ func writeRollbackSummary(w io.Writer, r replication.RollbackReport, repointed b
 		fmt.Fprintf(w, " — %s", r.Reason)
 	}
 	fmt.Fprintln(w)
+	if r.Prediction != nil {
+		fmt.Fprintf(w, "Predicted write downtime: %s\n", r.Prediction)
+	}
 	if r.WriteUnavailableMS > 0 {
 		fmt.Fprintf(w, "Write downtime: %d ms\n", r.WriteUnavailableMS)
 	}

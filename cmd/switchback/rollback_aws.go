@@ -54,11 +54,12 @@ func (a awsRollbackFlags) used() bool {
 
 // rollbackOptions are rollback's flags shared by both modes.
 type rollbackOptions struct {
-	execute         bool
-	maxLag, catchup time.Duration
-	reverse         bool
-	privileged      string
-	output          outputFormat
+	execute          bool
+	maxLag, catchup  time.Duration
+	maxWriteDowntime time.Duration
+	reverse          bool
+	privileged       string
+	output           outputFormat
 }
 
 // noTopic stands in for SWITCHBACK_TOPIC_ARN when it is unset: the CLI
@@ -77,6 +78,9 @@ func runRollbackDeployment(ctx context.Context, env *cliEnv, a awsRollbackFlags,
 	}
 	if opts.catchup > 0 {
 		req.CatchupTimeoutSeconds = intPtr(int(math.Ceil(opts.catchup.Seconds())))
+	}
+	if opts.maxWriteDowntime > 0 {
+		req.MaxWriteDowntimeMS = intPtr(int(opts.maxWriteDowntime.Milliseconds()))
 	}
 	if a.route53Zone != "" || a.route53Record != "" || a.secret != "" || a.rename {
 		req.Repoint = &orchestrate.RepointRequest{}

@@ -20,6 +20,13 @@ switchback.heartbeat on production and timed until it is visible on the
 rollback target. A stalled IO thread shows as a probe timeout even when
 seconds behind says 0 or NULL.
 
+It also predicts the write downtime of a cutover started now: for
+--prediction-window (during the probe) it watches how fast the rollback
+target executes production's binlog and how fast production writes it; the
+bytes behind at that apply rate is how long production would be fenced. A
+prediction above --max-write-downtime is a warning: rollback --execute would
+wait for it to fall (up to --catchup-timeout), then refuse.
+
 The verdict is ready or not ready with the reasons; warnings (writers that
 bypass production's fence) do not change it, but rollback --execute must be
 told how to handle them. Exit status: 0 ready, 3 not ready, 1 a server could
@@ -27,7 +34,10 @@ not be read, 2 usage.
 
 JSON keys: io_running, sql_running, seconds_behind, probe_lag_ms,
 bytes_behind, source_file, source_position, executed_file, executed_position,
-last_io_errno, last_io_error, last_sql_errno, last_sql_error, ready, reasons.
+last_io_errno, last_io_error, last_sql_errno, last_sql_error, ready, reasons,
+warnings, write_downtime_prediction (bytes_behind, apply_bytes_per_second,
+write_bytes_per_second, window_ms, predicted_ms — null when unknown —,
+unknown).
 `
 
 func runStatus(ctx context.Context, env *cliEnv, args []string) error {
@@ -37,10 +47,13 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	probeTimeout := fs.Duration("probe-timeout", replication.DefaultProbeTimeout, "how long to wait for the probe token on the rollback target")
 	maxLag := fs.Duration("max-lag", replication.DefaultMaxLag, "most lag that still counts as ready")
 	noProbe := fs.Bool("no-probe", false, "skip the probe (it writes one row on production)")
+	maxDowntime := fs.Duration("max-write-downtime", replication.DefaultMaxWriteDowntime, "warn when a cutover now is predicted to take writes away for longer than this")
+	window := fs.Duration("prediction-window", replication.DefaultPredictionWindow, "how long to measure apply and write rates for the write downtime prediction")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--probe-timeout": *probeTimeout}); err != nil {
+	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--probe-timeout": *probeTimeout,
+		"--max-write-downtime": *maxDowntime, "--prediction-window": *window}); err != nil {
 		return err
 	}
 	prod, rb, closeBoth, err := pf.connect(ctx, env)
@@ -50,6 +63,7 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeBoth()
 	obs, err := replication.Observe(ctx, replication.ObserveRequest{
 		Production: prod, Rollback: rb, ProbeTimeout: *probeTimeout, MaxLag: *maxLag, SkipProbe: *noProbe,
+		PredictionWindow: *window, MaxWriteDowntime: *maxDowntime,
 	})
 	if err != nil {
 		return err
@@ -78,6 +92,9 @@ func writeObservation(w io.Writer, prodAddr, rbAddr string, o replication.Observ
 	}
 	fmt.Fprintf(tw, "threads\tIO %s, SQL %s\t\n", ioState, map[bool]string{true: "Yes", false: "No"}[o.SQLRunning])
 	fmt.Fprintf(tw, "lag\t%s behind\tprobe %s, %s bytes behind\n", optInt(o.SecondsBehind, " s"), optInt(o.ProbeLagMS, " ms"), optInt(o.BytesBehind, ""))
+	if o.Prediction != nil {
+		fmt.Fprintf(tw, "write downtime\tpredicted %s\t\n", o.Prediction)
+	}
 	if o.LastIOErrno != 0 {
 		fmt.Fprintf(tw, "last IO error\t%d\t%s\n", o.LastIOErrno, o.LastIOError)
 	}

@@ -13,8 +13,11 @@ import (
 	"encoding/json"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/switchback/switchback/functions/internal/wire"
+	"github.com/switchback/switchback/shared/binlogtime"
+	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
 )
@@ -24,6 +27,11 @@ func main() {
 	if err != nil {
 		wire.Fail("monitor", err)
 	}
+	// The state store, and binlog file creation times for the retention
+	// headroom, read over the replication protocol: only the monitor
+	// links go-mysql.
+	rt.Orchestrator.Store = dynamostate.New(dynamodb.NewFromConfig(rt.AWS), rt.Config.Table)
+	rt.Orchestrator.BinlogFileCreated = binlogtime.FileCreated
 	lambda.Start(handler(rt))
 }
 

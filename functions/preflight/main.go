@@ -48,7 +48,7 @@ func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (preflight
 		o, log := rt.For(ctx, "")
 		a := preflight.AWS{
 			Topology: o.Topology, Credentials: o.Credentials, Connect: o.Connect,
-			Parameters: rt.RDS, Groups: rt.RDS,
+			Parameters: rt.RDS, Groups: rt.RDS, Parallel: rt.RDS,
 			Notifier: o.Notifier, OptedIn: o.OptedIn,
 			Settings: settings(rt.Config),
 			Log:      log,

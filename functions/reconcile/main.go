@@ -9,8 +9,12 @@ import (
 	"encoding/json"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/switchback/switchback/functions/internal/wire"
+	"github.com/switchback/switchback/shared/awslambda"
+	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
 )
@@ -20,6 +24,9 @@ func main() {
 	if err != nil {
 		wire.Fail("reconcile", err)
 	}
+	// The state store, and the configure invoker (Lambda API).
+	rt.Orchestrator.Store = dynamostate.New(dynamodb.NewFromConfig(rt.AWS), rt.Config.Table)
+	rt.Orchestrator.Invoker = awslambda.NewInvoker(lambdaapi.NewFromConfig(rt.AWS), rt.Config.ConfigureFunction)
 	lambda.Start(handler(rt))
 }
 

@@ -26,16 +26,30 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/switchback/switchback/functions/internal/wire"
+	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
+	"github.com/switchback/switchback/shared/repoint"
 )
 
 func main() {
 	rt, err := wire.Load(context.Background(), "rollback", lambdaenv.Needs{Database: true})
 	if err != nil {
 		wire.Fail("rollback", err)
+	}
+	// The state store, and re-pointing after a rollback (Route 53, the
+	// application's secret, the clusters' rename).
+	rt.Orchestrator.Store = dynamostate.New(dynamodb.NewFromConfig(rt.AWS), rt.Config.Table)
+	rt.Orchestrator.Repoint = orchestrate.Repointers{
+		DNS:      repoint.NewRoute53(route53.NewFromConfig(rt.AWS)),
+		Secrets:  repoint.NewSecrets(secretsmanager.NewFromConfig(rt.AWS)),
+		Clusters: repoint.NewClusters(rds.NewFromConfig(rt.AWS)),
 	}
 	lambda.Start(handler(rt))
 }

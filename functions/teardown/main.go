@@ -16,8 +16,10 @@ import (
 	"encoding/json"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/switchback/switchback/functions/internal/wire"
+	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
 )
@@ -27,6 +29,8 @@ func main() {
 	if err != nil {
 		wire.Fail("teardown", err)
 	}
+	// The state store.
+	rt.Orchestrator.Store = dynamostate.New(dynamodb.NewFromConfig(rt.AWS), rt.Config.Table)
 	lambda.Start(handler(rt))
 }
 

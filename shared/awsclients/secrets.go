@@ -1,9 +1,10 @@
 // Package awsclients adapts AWS services to the interfaces of
 // shared/orchestrate: Secrets Manager to Credentials (Secrets), SNS to
-// Notifier (Notifier), Lambda to Invoker (Invoker). Each adapter takes the
-// SDK client through a small interface that *secretsmanager.Client,
-// *sns.Client and *lambda.Client satisfy; the functions build the clients
-// once per cold start from the SDK's default configuration.
+// Notifier (Notifier). Each adapter takes the SDK client through a small
+// interface that *secretsmanager.Client and *sns.Client satisfy; the
+// functions build the clients once per cold start from the SDK's default
+// configuration. The Lambda adapter (Invoker) is shared/awslambda, so that
+// only the functions that invoke configure link the Lambda client.
 package awsclients
 
 import (

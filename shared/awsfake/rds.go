@@ -200,6 +200,35 @@ func RDSAccessDenied(action string) RDSFault {
 type rdsGroup struct {
 	params map[string]string
 	user   map[string]bool // set through ModifyDBClusterParameterGroup or AddParameterGroup
+	// meta describes parameters added with DefineParameters; the others
+	// are dynamic and modifiable, with no allowed values listed.
+	meta map[string]RDSGroupParameter
+	// pendingReboot: a change waits for a reboot (ApplyMethod
+	// pending-reboot); the instances of the clusters using the group
+	// report DBClusterParameterGroupStatus pending-reboot until Reboot.
+	pendingReboot bool
+}
+
+// RDSGroupParameter is one parameter a DB cluster parameter group lists,
+// with what DescribeDBClusterParameters says of it (RDS API Parameter:
+// ApplyType, IsModifiable, AllowedValues).
+type RDSGroupParameter struct {
+	Name string
+	// Value is the engine default the group lists ("" lists none).
+	Value string
+	// ApplyType is "dynamic" (when empty) or "static".
+	ApplyType string
+	// AllowedValues is a range ("0-1024") or a comma-separated list ("0,1").
+	AllowedValues string
+	// Fixed: IsModifiable is false.
+	Fixed bool
+}
+
+func (p RDSGroupParameter) applyType() string {
+	if p.ApplyType == "" {
+		return "dynamic"
+	}
+	return p.ApplyType
 }
 
 type rdsFaultRule struct {
@@ -301,7 +330,7 @@ func (f *RDS) AddEvent(e RDSEvent) {
 // AddParameterGroup adds (or replaces) a DB cluster parameter group with
 // the given parameter values.
 func (f *RDS) AddParameterGroup(name string, params map[string]string) {
-	g := &rdsGroup{params: map[string]string{}, user: map[string]bool{}}
+	g := &rdsGroup{params: map[string]string{}, user: map[string]bool{}, meta: map[string]RDSGroupParameter{}}
 	for k, v := range params {
 		g.params[k] = v
 		g.user[k] = true
@@ -309,6 +338,48 @@ func (f *RDS) AddParameterGroup(name string, params map[string]string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.groups[name] = g
+}
+
+// DefineParameters adds parameters to a DB cluster parameter group (made
+// empty first when there is none), as engine defaults with their apply
+// type, modifiability and allowed values: what a real group of the
+// family lists before anyone sets them. ModifyDBClusterParameterGroup
+// then refuses, as RDS does, a parameter the group does not list, one that
+// is not modifiable, a value outside its allowed values, and ApplyMethod
+// immediate on a static parameter.
+func (f *RDS) DefineParameters(group string, params ...RDSGroupParameter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.groups[group]
+	if !ok {
+		g = &rdsGroup{params: map[string]string{}, user: map[string]bool{}, meta: map[string]RDSGroupParameter{}}
+		f.groups[group] = g
+	}
+	for _, p := range params {
+		g.params[p.Name] = p.Value
+		delete(g.user, p.Name)
+		g.meta[p.Name] = p
+	}
+}
+
+// PendingReboot reports whether a change to the group waits for a reboot
+// (a ModifyDBClusterParameterGroup with ApplyMethod pending-reboot since
+// the last Reboot).
+func (f *RDS) PendingReboot(group string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g, ok := f.groups[group]
+	return ok && g.pendingReboot
+}
+
+// Reboot stands for rebooting the writers of the clusters that use group:
+// their instances are in-sync with it again.
+func (f *RDS) Reboot(group string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if g, ok := f.groups[group]; ok {
+		g.pendingReboot = false
+	}
 }
 
 // ParameterGroup returns a copy of a group's parameter values (nil if there
@@ -583,7 +654,7 @@ func (f *RDS) describeDBClusters(q *rdsQuery) (any, *RDSFault) {
 		Marker   string         `xml:"Marker,omitempty"`
 	}{Marker: marker}
 	for _, c := range match[lo:hi] {
-		res.Clusters = append(res.Clusters, clusterXML(c))
+		res.Clusters = append(res.Clusters, clusterXML(c, f.memberStatus(c.ParameterGroup)))
 	}
 	return res, nil
 }
@@ -798,6 +869,31 @@ func (f *RDS) modifyDBClusterParameterGroup(q *rdsQuery) (any, *RDSFault) {
 	if strings.HasPrefix(group, "default.") {
 		return nil, apiError(http.StatusBadRequest, "InvalidParameterValue", "awsfake: default parameter group %s cannot be modified", group)
 	}
+	// What RDS answers a well-formed request it will not apply (the
+	// messages are the fake's; the codes are RDS's error codes).
+	f.mu.Lock()
+	for _, p := range params {
+		if _, listed := g.params[p.Name]; !listed {
+			f.mu.Unlock()
+			return nil, apiError(http.StatusBadRequest, "InvalidParameterValue", "Could not find parameter with name: %s (awsfake: group %s does not list it)", p.Name, group)
+		}
+		meta, ok := g.meta[p.Name]
+		if !ok {
+			continue
+		}
+		switch {
+		case meta.Fixed:
+			f.mu.Unlock()
+			return nil, apiError(http.StatusBadRequest, "InvalidParameterValue", "The parameter %s cannot be modified. (awsfake: IsModifiable false)", p.Name)
+		case p.ApplyMethod == "immediate" && meta.applyType() == "static":
+			f.mu.Unlock()
+			return nil, apiError(http.StatusBadRequest, "InvalidParameterCombination", "cannot use immediate apply method for static parameter %s (awsfake)", p.Name)
+		case !allowedValue(meta.AllowedValues, p.Value):
+			f.mu.Unlock()
+			return nil, apiError(http.StatusBadRequest, "InvalidParameterValue", "Value: %s is outside of the allowed values %s for parameter: %s (awsfake)", p.Value, meta.AllowedValues, p.Name)
+		}
+	}
+	f.mu.Unlock()
 	if hook := f.OnModifyDBClusterParameterGroup; hook != nil {
 		if err := hook(group, params); err != nil {
 			return nil, apiError(http.StatusInternalServerError, "InternalFailure", "awsfake: applying the parameters failed: %v", err)
@@ -807,6 +903,9 @@ func (f *RDS) modifyDBClusterParameterGroup(q *rdsQuery) (any, *RDSFault) {
 	for _, p := range params {
 		g.params[p.Name] = p.Value
 		g.user[p.Name] = true
+		if p.ApplyMethod == "pending-reboot" {
+			g.pendingReboot = true
+		}
 	}
 	f.mu.Unlock()
 	return struct {
@@ -847,9 +946,11 @@ func (f *RDS) describeDBClusterParameters(q *rdsQuery) (any, *RDSFault) {
 		if g.user[n] {
 			src = "user"
 		}
+		meta := g.meta[n]
 		res.Parameters = append(res.Parameters, xmlParameter{
 			ParameterName: n, ParameterValue: g.params[n], Source: src,
-			ApplyType: "dynamic", DataType: "string", IsModifiable: true,
+			ApplyType: meta.applyType(), DataType: "string", IsModifiable: !meta.Fixed,
+			AllowedValues: meta.AllowedValues,
 		})
 	}
 	return res, nil
@@ -916,7 +1017,30 @@ type xmlParameter struct {
 	Source         string
 	ApplyType      string
 	DataType       string
+	AllowedValues  string `xml:",omitempty"`
 	IsModifiable   bool
+}
+
+// allowedValue reports whether v is within allowed: a range ("0-1024"), a
+// comma-separated list ("0,1", case-insensitive), or nothing listed.
+func allowedValue(allowed, v string) bool {
+	if allowed == "" {
+		return true
+	}
+	if lo, hi, ok := strings.Cut(allowed, "-"); ok && !strings.Contains(allowed, ",") {
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		n, err3 := strconv.Atoi(v)
+		if err1 == nil && err2 == nil {
+			return err3 == nil && n >= a && n <= b
+		}
+	}
+	for _, a := range strings.Split(allowed, ",") {
+		if strings.EqualFold(strings.TrimSpace(a), v) {
+			return true
+		}
+	}
+	return false
 }
 
 // xmlTime renders a timestamp the way RDS does (ISO 8601, UTC, millis).
@@ -940,7 +1064,16 @@ func tagsXML(m map[string]string) []xmlTag {
 	return out
 }
 
-func clusterXML(c RDSCluster) xmlDBCluster {
+// memberStatus is DBClusterParameterGroupStatus of the instances of a
+// cluster using group. The caller holds f.mu.
+func (f *RDS) memberStatus(group string) string {
+	if g, ok := f.groups[group]; ok && g.pendingReboot {
+		return "pending-reboot"
+	}
+	return "in-sync"
+}
+
+func clusterXML(c RDSCluster, memberStatus string) xmlDBCluster {
 	x := xmlDBCluster{
 		DBClusterIdentifier: c.ID, DBClusterArn: c.ARN, Status: c.Status, Engine: c.Engine,
 		EngineVersion: c.EngineVersion, Endpoint: c.Endpoint, ReaderEndpoint: c.ReaderEndpoint,
@@ -950,7 +1083,7 @@ func clusterXML(c RDSCluster) xmlDBCluster {
 	for i, m := range c.Members {
 		x.DBClusterMembers = append(x.DBClusterMembers, xmlDBClusterMember{
 			DBInstanceIdentifier: m.Instance, IsClusterWriter: m.Writer,
-			DBClusterParameterGroupStatus: "in-sync", PromotionTier: i + 1,
+			DBClusterParameterGroupStatus: memberStatus, PromotionTier: i + 1,
 		})
 	}
 	return x
@@ -1096,12 +1229,12 @@ func (f *RDS) modifyDBCluster(q *rdsQuery) (any, *RDSFault) {
 		f.renames = append(f.renames, rdsRename{from: from, to: newID, at: f.now().Add(f.RenameDelay)})
 		return struct {
 			Cluster xmlDBCluster `xml:"DBCluster"`
-		}{clusterXML(*c)}, nil
+		}{clusterXML(*c, f.memberStatus(c.ParameterGroup))}, nil
 	}
 	f.renameCluster(from, newID)
 	return struct {
 		Cluster xmlDBCluster `xml:"DBCluster"`
-	}{clusterXML(f.clusters[i])}, nil
+	}{clusterXML(f.clusters[i], f.memberStatus(f.clusters[i].ParameterGroup))}, nil
 }
 
 // Cluster returns the cluster with identifier id as DescribeDBClusters

@@ -281,3 +281,97 @@ func TestRDSDeleteTargetRefusedAfterSwitchover(t *testing.T) {
 		t.Errorf("DeleteTarget after switchover: %v", err)
 	}
 }
+
+// Parameters defined with their metadata: DescribeDBClusterParameters
+// lists the apply type, modifiability, allowed values and source through
+// the real SDK, and ModifyDBClusterParameterGroup refuses what RDS
+// refuses — well-formed requests, so they do not fail the test.
+func TestRDSParameterMetadata(t *testing.T) {
+	spy := &rdsSpy{TB: t}
+	f := awsfake.StartRDS(spy)
+	f.AddParameterGroup("orders-pg", map[string]string{"read_only": "0"})
+	f.DefineParameters("orders-pg",
+		awsfake.RDSGroupParameter{Name: "slave_parallel_workers", Value: "0", AllowedValues: "0-1024"},
+		awsfake.RDSGroupParameter{Name: "slave_preserve_commit_order", ApplyType: "static", AllowedValues: "0,1"},
+		awsfake.RDSGroupParameter{Name: "binlog_row_image", Value: "FULL", Fixed: true})
+	f.AddCluster(awsfake.RDSCluster{ID: "orders-old1", ParameterGroup: "orders-pg",
+		Members: []awsfake.RDSClusterMember{{Instance: "orders-old1-1", Writer: true}}})
+	var applied []awsfake.RDSParameter
+	f.OnModifyDBClusterParameterGroup = func(group string, params []awsfake.RDSParameter) error {
+		applied = append(applied, params...)
+		return nil
+	}
+	api := f.Client()
+	out, err := api.DescribeDBClusterParameters(t.Context(), &rds.DescribeDBClusterParametersInput{DBClusterParameterGroupName: aws.String("orders-pg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]types.Parameter{}
+	for _, p := range out.Parameters {
+		got[aws.ToString(p.ParameterName)] = p
+	}
+	if p := got["slave_parallel_workers"]; aws.ToString(p.ParameterValue) != "0" || aws.ToString(p.ApplyType) != "dynamic" || !aws.ToBool(p.IsModifiable) ||
+		aws.ToString(p.AllowedValues) != "0-1024" || aws.ToString(p.Source) != "engine-default" {
+		t.Errorf("slave_parallel_workers %+v", p)
+	}
+	if p := got["slave_preserve_commit_order"]; p.ParameterValue != nil || aws.ToString(p.ApplyType) != "static" || aws.ToString(p.AllowedValues) != "0,1" {
+		t.Errorf("slave_preserve_commit_order %+v", p)
+	}
+	if p := got["binlog_row_image"]; aws.ToBool(p.IsModifiable) {
+		t.Errorf("binlog_row_image %+v", p)
+	}
+	if p := got["read_only"]; aws.ToString(p.Source) != "user" || aws.ToString(p.ApplyType) != "dynamic" || !aws.ToBool(p.IsModifiable) {
+		t.Errorf("read_only %+v", p)
+	}
+	modify := func(name, value string, method types.ApplyMethod) error {
+		_, err := api.ModifyDBClusterParameterGroup(t.Context(), &rds.ModifyDBClusterParameterGroupInput{
+			DBClusterParameterGroupName: aws.String("orders-pg"),
+			Parameters:                  []types.Parameter{{ParameterName: aws.String(name), ParameterValue: aws.String(value), ApplyMethod: method}},
+		})
+		return err
+	}
+	for _, tc := range []struct {
+		name, value string
+		method      types.ApplyMethod
+		code        string
+	}{
+		{"no_such_parameter", "1", types.ApplyMethodImmediate, "InvalidParameterValue"},
+		{"binlog_row_image", "MINIMAL", types.ApplyMethodPendingReboot, "InvalidParameterValue"},
+		{"slave_preserve_commit_order", "1", types.ApplyMethodImmediate, "InvalidParameterCombination"},
+		{"slave_preserve_commit_order", "ON", types.ApplyMethodPendingReboot, "InvalidParameterValue"},
+		{"slave_parallel_workers", "2000", types.ApplyMethodImmediate, "InvalidParameterValue"},
+	} {
+		if err := modify(tc.name, tc.value, tc.method); apiCode(err) != tc.code {
+			t.Errorf("%s=%s (%s): %v; want %s", tc.name, tc.value, tc.method, err, tc.code)
+		}
+	}
+	if len(applied) != 0 || f.PendingReboot("orders-pg") {
+		t.Fatalf("refused changes reached the hook (%+v) or the group", applied)
+	}
+	status := func() string {
+		out, err := api.DescribeDBClusters(t.Context(), &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String("orders-old1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.DBClusters[0].DBClusterMembers[0].DBClusterParameterGroupStatus)
+	}
+	if err := modify("slave_parallel_workers", "4", types.ApplyMethodImmediate); err != nil || status() != "in-sync" {
+		t.Errorf("immediate dynamic change: %v, status %s", err, status())
+	}
+	if err := modify("slave_preserve_commit_order", "1", types.ApplyMethodPendingReboot); err != nil || status() != "pending-reboot" || !f.PendingReboot("orders-pg") {
+		t.Errorf("pending-reboot static change: %v, status %s", err, status())
+	}
+	f.Reboot("orders-pg")
+	if status() != "in-sync" {
+		t.Errorf("after the reboot: %s", status())
+	}
+	if g := f.ParameterGroup("orders-pg"); g["slave_parallel_workers"] != "4" || g["slave_preserve_commit_order"] != "1" {
+		t.Errorf("group %v", g)
+	}
+	if want := []awsfake.RDSParameter{{Name: "slave_parallel_workers", Value: "4", ApplyMethod: "immediate"}, {Name: "slave_preserve_commit_order", Value: "1", ApplyMethod: "pending-reboot"}}; !slices.Equal(applied, want) {
+		t.Errorf("hook got %+v", applied)
+	}
+	if errs := spy.errors(); len(errs) != 0 {
+		t.Errorf("well-formed requests failed the test: %q", errs)
+	}
+}

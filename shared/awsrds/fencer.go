@@ -68,6 +68,9 @@ type ParameterGroupFencer struct {
 	// Timeout bounds SetReadOnly's wait when ctx has no earlier deadline;
 	// zero means DefaultFenceTimeout.
 	Timeout time.Duration
+	// ParallelWait bounds ApplyParallelApply's wait for the writer to
+	// report an immediate change; zero means DefaultParallelApplyWait.
+	ParallelWait time.Duration
 
 	client  *Client
 	cluster orchestrate.Cluster
@@ -115,9 +118,20 @@ func (f *ParameterGroupFencer) Check(ctx context.Context) error {
 // RDS rather than trusting the Cluster the fencer was built with, which may
 // be stale.
 func (f *ParameterGroupFencer) group(ctx context.Context) (string, error) {
+	group, _, err := f.groupOf(ctx)
+	if err != nil {
+		return "", err
+	}
+	return group, nil
+}
+
+// groupOf is group, also returning the cluster as RDS describes it now
+// (nil only when it was not found). A refusal still returns the group and
+// the cluster.
+func (f *ParameterGroupFencer) groupOf(ctx context.Context) (string, *types.DBCluster, error) {
 	all, err := f.client.describeClusters(ctx, &rds.DescribeDBClustersInput{})
 	if err != nil {
-		return "", fmt.Errorf("parameter-group fence of cluster %s: list DB clusters: %w", f.name(), err)
+		return "", nil, fmt.Errorf("parameter-group fence of cluster %s: list DB clusters: %w", f.name(), err)
 	}
 	var self *types.DBCluster
 	for i := range all {
@@ -127,14 +141,14 @@ func (f *ParameterGroupFencer) group(ctx context.Context) (string, error) {
 		}
 	}
 	if self == nil {
-		return "", &NotFoundError{Kind: "DB cluster", ID: f.name()}
+		return "", nil, &NotFoundError{Kind: "DB cluster", ID: f.name()}
 	}
 	group := aws.ToString(self.DBClusterParameterGroup)
 	switch {
 	case group == "":
-		return "", fmt.Errorf("%w: RDS reports no DB cluster parameter group for cluster %s", ErrFenceRefused, f.name())
+		return "", self, fmt.Errorf("%w: RDS reports no DB cluster parameter group for cluster %s", ErrFenceRefused, f.name())
 	case strings.HasPrefix(group, "default."):
-		return "", fmt.Errorf("%w: cluster %s uses the default DB cluster parameter group %q; switchback sets read_only only in a custom group that this cluster alone uses — give it its own DB cluster parameter group", ErrFenceRefused, f.name(), group)
+		return group, self, fmt.Errorf("%w: cluster %s uses the default DB cluster parameter group %q; switchback sets read_only only in a custom group that this cluster alone uses — give it its own DB cluster parameter group", ErrFenceRefused, f.name(), group)
 	}
 	var others []string
 	for _, d := range all {
@@ -143,13 +157,13 @@ func (f *ParameterGroupFencer) group(ctx context.Context) (string, error) {
 		}
 	}
 	if len(others) > 0 {
-		return "", fmt.Errorf("%w: DB cluster parameter group %q of cluster %s is also used by %s; read_only there would fence them too — give %s its own DB cluster parameter group", ErrFenceRefused, group, f.name(), strings.Join(others, ", "), f.name())
+		return group, self, fmt.Errorf("%w: DB cluster parameter group %q of cluster %s is also used by %s; read_only there would fence them too — give %s its own DB cluster parameter group", ErrFenceRefused, group, f.name(), strings.Join(others, ", "), f.name())
 	}
 	if f.cluster.ParameterGroup != "" && f.cluster.ParameterGroup != group {
 		f.client.log().Warn("cluster's DB cluster parameter group changed since it was described; fencing through the current one",
 			"cluster", f.name(), "described", f.cluster.ParameterGroup, "current", group)
 	}
-	return group, nil
+	return group, self, nil
 }
 
 // SetReadOnly implements replication.Fencer: Check (refusing changes

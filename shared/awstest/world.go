@@ -20,7 +20,9 @@ import (
 
 	"github.com/switchback/switchback/shared/awsclients"
 	"github.com/switchback/switchback/shared/awsfake"
+	"github.com/switchback/switchback/shared/awslambda"
 	"github.com/switchback/switchback/shared/awsrds"
+	"github.com/switchback/switchback/shared/binlogtime"
 	"github.com/switchback/switchback/shared/dynalitetest"
 	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/orchestrate"
@@ -119,6 +121,9 @@ func New(t *testing.T) *World {
 
 	w.RDS = awsfake.StartRDS(t)
 	w.RDS.AddParameterGroup(OldGroup, map[string]string{"read_only": "0"})
+	// The old cluster (Aurora MySQL 2.12.1) lists the parallel-apply
+	// parameters at their engine defaults.
+	w.RDS.DefineParameters(OldGroup, Aurora2ParallelParameters...)
 	w.RDS.AddParameterGroup("orders-prod-params", map[string]string{"read_only": "0"})
 	blueDB := w.Blue.DBT(t)
 	// Production's group applies to green (a rollback fences production
@@ -132,8 +137,7 @@ func New(t *testing.T) *World {
 			return fmt.Errorf("switchback changed parameter group %s, which is neither cluster's", group)
 		}
 		for _, p := range params {
-			if p.Name == "read_only" {
-				_, err := db.Exec("SET GLOBAL read_only = " + p.Value)
+			if err := applyParameter(db, p); err != nil {
 				return err
 			}
 		}
@@ -190,17 +194,56 @@ func New(t *testing.T) *World {
 			return f, err
 		},
 		Notifier:    awsclients.NewNotifier(w.SNS.Client(), TopicARN),
-		Invoker:     awsclients.NewInvoker(w.Lambda.Client(), ConfigureFn),
+		Invoker:     awslambda.NewInvoker(w.Lambda.Client(), ConfigureFn),
 		Credentials: awsclients.NewSecrets(w.SM.Client(), awsclients.SecretsConfig{AdminSecrets: map[string]string{ProdID: arn, OldID: arn}}),
 		Connect:     connect,
 		OptedIn: func(id string, tags map[string]string) (bool, string) {
 			return tags["switchback:enabled"] == "true", "tag switchback:enabled"
 		},
-		Repoint:  w.Repointers(),
-		Actor:    "test",
-		Settings: orchestrate.Settings{DeleteBlueGreen: true, RetentionHours: 24, Lease: time.Minute, Stall: time.Minute, WaitTimeout: 20 * time.Second},
+		Repoint:           w.Repointers(),
+		BinlogFileCreated: binlogtime.FileCreated,
+		Actor:             "test",
+		Settings:          orchestrate.Settings{DeleteBlueGreen: true, RetentionHours: 24, Lease: time.Minute, Stall: time.Minute, WaitTimeout: 20 * time.Second},
 	}
 	return w
+}
+
+// Aurora2ParallelParameters are the parallel-apply parameters the old
+// cluster's group lists, as an Aurora MySQL 2 group of the fake lists
+// them: engine defaults, dynamic, modifiable. (switchback reads which
+// parameters a real group offers, their apply type and allowed values
+// from DescribeDBClusterParameters; these are the fake's.)
+var Aurora2ParallelParameters = []awsfake.RDSGroupParameter{
+	{Name: "slave_parallel_workers", Value: "0", AllowedValues: "0-1024"},
+	{Name: "slave_parallel_type", Value: "DATABASE", AllowedValues: "DATABASE,LOGICAL_CLOCK"},
+	{Name: "slave_preserve_commit_order", AllowedValues: "0,1"},
+}
+
+// Aurora3ParallelParameters are the same for an Aurora MySQL 3 group.
+var Aurora3ParallelParameters = []awsfake.RDSGroupParameter{
+	{Name: "replica_parallel_workers", AllowedValues: "0-1024"},
+	{Name: "replica_preserve_commit_order", AllowedValues: "0,1"},
+}
+
+// applyParameter does to a sandbox writer what Aurora does with a DB
+// cluster parameter change applied at once: read_only, and the worker
+// count as MariaDB's slave_parallel_threads (MariaDB commits in order in
+// every parallel mode, so the commit order and type have no equivalent to
+// set). Like MySQL, MariaDB refuses to change the worker count while
+// replication runs (error 1198). A pending-reboot change waits for a
+// reboot the sandbox never has.
+func applyParameter(db *sql.DB, p awsfake.RDSParameter) error {
+	if p.ApplyMethod != "immediate" {
+		return nil
+	}
+	var err error
+	switch p.Name {
+	case "read_only":
+		_, err = db.Exec("SET GLOBAL read_only = " + p.Value)
+	case "slave_parallel_workers", "replica_parallel_workers":
+		_, err = db.Exec("SET GLOBAL slave_parallel_threads = " + p.Value)
+	}
+	return err
 }
 
 // Events, shaped as EventBridge delivers them (events/ holds the originals).

@@ -25,12 +25,13 @@ type ConfigureOutcome struct {
 // Configure makes a deployment's rollback pair: under the deployment's
 // lease it resolves the clusters again, fences the old cluster through its
 // DB cluster parameter group and reads the fence back, deletes the
-// blue/green deployment (when configured to, never its target), and runs
-// replication.Configure from the recorded coordinates. Every step goes to
-// the history. A refusal (a default or shared parameter group, a target
-// that replicates from elsewhere, impossible coordinates) is
-// needs-attention; other failures leave the record configuring, for
-// Reconcile to retry once it stalls.
+// blue/green deployment (when configured to, never its target), sets
+// parallel apply with commit order preserved in the same group (see
+// ensureParallelGroup), and runs replication.Configure from the recorded
+// coordinates. Every step goes to the history. A refusal (a default or
+// shared parameter group, a target that replicates from elsewhere,
+// impossible coordinates) is needs-attention; other failures leave the
+// record configuring, for Reconcile to retry once it stalls.
 func (o *Orchestrator) Configure(ctx context.Context, req ConfigureRequest) (ConfigureOutcome, error) {
 	id := req.Deployment
 	out := ConfigureOutcome{Deployment: id, Steps: []replication.Step{}}
@@ -180,6 +181,11 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 	if err != nil {
 		return "", err
 	}
+	// changed: one of configure's own steps (fence, delete, parallel
+	// apply) changed something, which makes the run "configured" even
+	// when replication.Configure found its part in place (a run that died
+	// after starting replication).
+	changed := false
 	run := func(name string, fn func(context.Context) (replication.StepOutcome, string, error)) error {
 		if err := renew(ctx); err != nil {
 			return err
@@ -190,6 +196,7 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 		if err != nil {
 			s.Outcome, s.Error = replication.StepFailed, err.Error()
 		}
+		changed = changed || s.Outcome == replication.StepDone
 		step(s)
 		return err
 	}
@@ -231,6 +238,11 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 			return "", err
 		}
 	}
+	// Parallel apply lives in the same group on Aurora: set before
+	// replication starts, so that the worker count applies from its start.
+	if err := o.ensureParallelGroup(ctx, run, fencer, rb, prodC); err != nil {
+		return "", err
+	}
 	wait := o.Settings.WaitTimeout
 	if wait == 0 {
 		wait = 2 * time.Minute
@@ -247,6 +259,9 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 	})
 	if err != nil {
 		return "", err
+	}
+	if changed && res.Outcome == replication.OutcomeUnchanged {
+		return replication.OutcomeConfigured, nil
 	}
 	return res.Outcome, nil
 }

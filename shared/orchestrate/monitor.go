@@ -76,7 +76,7 @@ type PairStatus struct {
 // rollback fences production through its DB cluster parameter group, so a
 // default or shared group there means the rollback would be refused),
 // runs replication.Observe (the heartbeat probe included) and
-// replication.MeasureHeadroom, and publishes one EMF line (namespace
+// replication.MeasureHeadroom (with BinlogFileCreated), and publishes one EMF line (namespace
 // Switchback, dimension Deployment): ReplicaLagSeconds, ProbeLagSeconds,
 // ReplicationRunning, BytesBehind, BinlogRetentionHeadroomHours and
 // RollbackReady. A value that is unknown is left out, never made up; a
@@ -316,7 +316,10 @@ func (o *Orchestrator) observePair(ctx context.Context, rec Record, timeout time
 	st.LagSeconds, st.ProbeLagMS, st.BytesBehind = obs.SecondsBehind, obs.ProbeLagMS, obs.BytesBehind
 	st.Reasons = append(st.Reasons, obs.Reasons...)
 	st.Warnings = obs.Warnings
-	h, err := replication.MeasureHeadroom(ctx, prod, rb)
+	if w := parallelGroupWarning(ctx, fence); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
+	h, err := replication.MeasureHeadroom(ctx, prod, rb, o.BinlogFileCreated)
 	switch {
 	case err != nil:
 		st.Reasons = append(st.Reasons, "binlog retention headroom unknown: "+err.Error())

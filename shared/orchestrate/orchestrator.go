@@ -77,6 +77,11 @@ type Orchestrator struct {
 	Deleter     BlueGreenDeleter
 	// Repoint re-points the application after a rollback (rollback.go).
 	Repoint Repointers
+	// BinlogFileCreated reads when production created a binlog file, for
+	// the monitor's binlog retention headroom (shared/binlogtime.FileCreated,
+	// which links go-mysql: only the monitor wires it). Without it the
+	// headroom is unknown and no pair is ready.
+	BinlogFileCreated replication.BinlogFileCreated
 	// OptedIn says whether a cluster may be touched, and why (or why not).
 	OptedIn func(clusterID string, tags map[string]string) (bool, string)
 	// Metric publishes a metric for a deployment (embedded metric format

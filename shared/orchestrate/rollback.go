@@ -395,7 +395,7 @@ func (r *rollbackRun) engineRequest(ctx context.Context, p *pair, execute bool) 
 	er := replication.RollbackRequest{
 		Production: p.prod, Rollback: p.rb, ProductionFence: p.prodFence, RollbackFence: p.rbFence,
 		Execute: execute, MaxLag: r.o.rollbackMaxLag(r.req), CatchupTimeout: r.req.catchupTimeout(),
-		PrivilegedWriters: priv,
+		MaxWriteDowntime: r.req.maxWriteDowntime(), PrivilegedWriters: priv,
 		OnProgress: func(line string) {
 			r.o.log().Info("rollback progress", "deployment", r.req.Deployment, "progress", line)
 		},
@@ -587,14 +587,19 @@ const (
 	minRollbackCatchup = 5 * time.Second
 )
 
+// catchupWaits is how many waits of up to CatchupTimeout an executing
+// cutover holds: before the fence, for the predicted write downtime to be
+// within MaxWriteDowntime; for production's fence to take; for the
+// rollback target to catch up.
+const catchupWaits = 3
+
 // fitDeadline checks, before anything is fenced, that the cutover fits
-// before ctx's deadline: the wait for production's fence and the catch-up
-// (each up to CatchupTimeout), with rollbackPreFence before them and
-// rollbackAbortReserve after, so that an abort can always unfence
-// production before the function is killed. It clamps er.CatchupTimeout
-// to fit and returns a note saying so, or refuses (wrapping
-// replication.ErrRefused) saying what does not fit and how much time is
-// left. Without a deadline it changes nothing.
+// before ctx's deadline: its catchupWaits waits of up to CatchupTimeout,
+// with rollbackPreFence before them and rollbackAbortReserve after, so
+// that an abort can always unfence production before the function is
+// killed. It clamps er.CatchupTimeout to fit and returns a note saying so,
+// or refuses (wrapping replication.ErrRefused) saying what does not fit
+// and how much time is left. Without a deadline it changes nothing.
 func (r *rollbackRun) fitDeadline(ctx context.Context, er *replication.RollbackRequest) (string, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -607,16 +612,16 @@ func (r *rollbackRun) fitDeadline(ctx context.Context, er *replication.RollbackR
 	left := time.Until(deadline)
 	avail := left - rollbackAbortReserve - rollbackPreFence
 	least := min(want, minRollbackCatchup)
-	if avail < 2*least {
-		need := rollbackPreFence + 2*want + rollbackAbortReserve
-		return "", fmt.Errorf("%w: the function has %s left before its deadline, too little to cut over safely: a cutover needs up to %s before the fence (lock, preconditions), up to %s to wait for production's fence, up to %s to catch up (catchupTimeoutSeconds, here at least %s) and %s to abort and record before the deadline, %s in all (at least %s); nothing was fenced. Invoke it with a function timeout of at least %s, or a smaller catchupTimeoutSeconds",
-			replication.ErrRefused, left.Round(time.Millisecond), rollbackPreFence, want, want, least, rollbackAbortReserve, need,
-			rollbackPreFence+2*least+rollbackAbortReserve, (need + 5*time.Second).Round(time.Second))
+	if avail < catchupWaits*least {
+		need := rollbackPreFence + catchupWaits*want + rollbackAbortReserve
+		return "", fmt.Errorf("%w: the function has %s left before its deadline, too little to cut over safely: a cutover needs up to %s before the fence (lock, preconditions), then up to %s (catchupTimeoutSeconds, here at least %s) for each of: a predicted write downtime within maxWriteDowntimeMs, production's fence, the catch-up; and %s to abort and record before the deadline, %s in all (at least %s); nothing was fenced. Invoke it with a function timeout of at least %s, or a smaller catchupTimeoutSeconds",
+			replication.ErrRefused, left.Round(time.Millisecond), rollbackPreFence, want, least, rollbackAbortReserve, need,
+			rollbackPreFence+catchupWaits*least+rollbackAbortReserve, (need + 5*time.Second).Round(time.Second))
 	}
-	if 2*want <= avail {
+	if catchupWaits*want <= avail {
 		return "", nil
 	}
-	er.CatchupTimeout = (avail / 2).Truncate(time.Second)
+	er.CatchupTimeout = (avail / catchupWaits).Truncate(time.Second)
 	return fmt.Sprintf(" (clamped from %s: the function's deadline is %s away and %s of it is kept to abort)", want, left.Round(time.Second), rollbackAbortReserve), nil
 }
 
@@ -630,8 +635,8 @@ func (r *rollbackRun) engineContext(ctx context.Context, er *replication.Rollbac
 		return context.WithCancel(ctx)
 	}
 	end := deadline.Add(-rollbackAbortReserve)
-	if avail := time.Until(end) - rollbackPreFence; 2*er.CatchupTimeout > avail {
-		er.CatchupTimeout = max(avail/2, time.Second)
+	if avail := time.Until(end) - rollbackPreFence; catchupWaits*er.CatchupTimeout > avail {
+		er.CatchupTimeout = max(avail/catchupWaits, time.Second)
 		r.o.log().Info("catch-up timeout clamped to the function's deadline", "deployment", r.req.Deployment, "catchup_timeout", er.CatchupTimeout.String())
 	}
 	return context.WithDeadline(ctx, end)

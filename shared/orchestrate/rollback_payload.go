@@ -17,7 +17,8 @@ import (
 // rollback --deployment builds):
 //
 //	{"deployment": "bgd-…", "dryRun": true, "maxLagSeconds": 5,
-//	 "catchupTimeoutSeconds": 30, "confirm": "<rollback cluster id>",
+//	 "catchupTimeoutSeconds": 30, "maxWriteDowntimeMs": 1000,
+//	 "confirm": "<rollback cluster id>",
 //	 "reason": "…", "reverse": false, "privilegedWriters": "refuse|kill|allow",
 //	 "repoint": {"route53": {"zoneId": "Z…", "recordName": "db.example.com", "ttl": 5},
 //	             "secret": {"secretId": "arn:…"}, "rename": {}}}
@@ -33,9 +34,14 @@ type RollbackRequest struct {
 	// MaxLagSeconds is the most replication lag at which the cutover may
 	// start (1 to 3600; default Settings.MaxLag, else 5).
 	MaxLagSeconds *int `json:"maxLagSeconds,omitempty"`
-	// CatchupTimeoutSeconds bounds the write outage of a cutover that has
-	// to abort (1 to 900; default 30).
+	// CatchupTimeoutSeconds bounds the wait for a predicted write downtime
+	// within MaxWriteDowntimeMS before the fence, and the write outage of
+	// a cutover that has to abort (1 to 900; default 30).
 	CatchupTimeoutSeconds *int `json:"catchupTimeoutSeconds,omitempty"`
+	// MaxWriteDowntimeMS is the longest predicted write downtime at which
+	// production is fenced (1 to 600000; default 1000): see
+	// replication.DowntimePrediction.
+	MaxWriteDowntimeMS *int `json:"maxWriteDowntimeMs,omitempty"`
 	// Confirm must be the rollback cluster's identifier to execute.
 	Confirm string `json:"confirm,omitempty"`
 	// Reason says why; required to execute; recorded and notified.
@@ -94,6 +100,7 @@ const (
 	DefaultRepointTTL    = 5
 	maxRollbackLag       = 3600
 	maxCatchupSeconds    = 900
+	maxWriteDowntimeMS   = 600_000
 	maxRollbackReasonLen = 1000
 )
 
@@ -128,6 +135,7 @@ var rollbackSchema = jsonField{kind: jsonObject, fields: map[string]jsonField{
 	"dryRun":                {kind: jsonBool},
 	"maxLagSeconds":         {kind: jsonInt},
 	"catchupTimeoutSeconds": {kind: jsonInt},
+	"maxWriteDowntimeMs":    {kind: jsonInt},
 	"confirm":               {kind: jsonString},
 	"reason":                {kind: jsonString},
 	"reverse":               {kind: jsonBool},
@@ -277,6 +285,9 @@ func (r RollbackRequest) Validate() error {
 	if v := r.CatchupTimeoutSeconds; v != nil && (*v < 1 || *v > maxCatchupSeconds) {
 		problems = append(problems, fmt.Sprintf(`"catchupTimeoutSeconds" %d is out of range (1 to %d)`, *v, maxCatchupSeconds))
 	}
+	if v := r.MaxWriteDowntimeMS; v != nil && (*v < 1 || *v > maxWriteDowntimeMS) {
+		problems = append(problems, fmt.Sprintf(`"maxWriteDowntimeMs" %d is out of range (1 to %d)`, *v, maxWriteDowntimeMS))
+	}
 	if _, err := r.privileged(); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -337,6 +348,15 @@ func (o *Orchestrator) rollbackMaxLag(r RollbackRequest) time.Duration {
 		return o.Settings.MaxLag
 	}
 	return replication.DefaultRollbackMaxLag
+}
+
+// maxWriteDowntime is the request's bound on the predicted write
+// downtime; 0 leaves the engine's default.
+func (r RollbackRequest) maxWriteDowntime() time.Duration {
+	if r.MaxWriteDowntimeMS != nil {
+		return time.Duration(*r.MaxWriteDowntimeMS) * time.Millisecond
+	}
+	return 0
 }
 
 func (r RollbackRequest) catchupTimeout() time.Duration {

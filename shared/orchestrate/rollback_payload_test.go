@@ -4,18 +4,19 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchback/switchback/shared/replication"
 )
 
 func TestDecodeRollbackRequest(t *testing.T) {
-	req, err := DecodeRollbackRequest([]byte(`{"deployment":"bgd-4kq8w2m7r1x9zt3c","dryRun":false,"maxLagSeconds":3,"catchupTimeoutSeconds":20,
+	req, err := DecodeRollbackRequest([]byte(`{"deployment":"bgd-4kq8w2m7r1x9zt3c","dryRun":false,"maxLagSeconds":3,"catchupTimeoutSeconds":20,"maxWriteDowntimeMs":250,
 		"confirm":"orders-prod-old1","reason":"p99 latency","reverse":false,"privilegedWriters":"kill",
 		"repoint":{"route53":{"zoneId":"/hostedzone/Z0ORDERS","recordName":"db.orders.internal","ttl":0},"secret":{"secretId":"orders/app"},"rename":{}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.IsDryRun() || *req.MaxLagSeconds != 3 || req.catchupTimeout().Seconds() != 20 || req.Repoint.Route53.ttl() != 0 ||
+	if req.IsDryRun() || *req.MaxLagSeconds != 3 || req.catchupTimeout().Seconds() != 20 || req.maxWriteDowntime() != 250*time.Millisecond || req.Repoint.Route53.ttl() != 0 ||
 		req.Repoint.Secret.SecretID != "orders/app" || req.Repoint.Rename == nil || req.Caller != "" {
 		t.Fatalf("decoded %+v", req)
 	}
@@ -24,7 +25,7 @@ func TestDecodeRollbackRequest(t *testing.T) {
 	}
 	// The defaults: a dry run, refuse privileged writers, TTL 5.
 	req, err = DecodeRollbackRequest([]byte(`{"deployment":"bgd-1","repoint":{"route53":{"zoneId":"Z1","recordName":"db.x"}}}`))
-	if err != nil || !req.IsDryRun() || req.Repoint.Route53.ttl() != DefaultRepointTTL {
+	if err != nil || !req.IsDryRun() || req.Repoint.Route53.ttl() != DefaultRepointTTL || req.maxWriteDowntime() != 0 {
 		t.Fatalf("defaults: %+v, %v", req, err)
 	}
 	if p, _ := req.privileged(); p != replication.PrivilegedRefuse {
@@ -55,6 +56,8 @@ func TestDecodeRollbackRequestRefuses(t *testing.T) {
 		"not a deployment id":   {`{"deployment":"unmatched:orders-prod"}`, `is not a blue/green deployment id`},
 		"lag out of range":      {`{"deployment":"bgd-1","maxLagSeconds":0}`, `"maxLagSeconds" 0 is out of range`},
 		"catch-up out of range": {`{"deployment":"bgd-1","catchupTimeoutSeconds":901}`, `"catchupTimeoutSeconds" 901 is out of range`},
+		"downtime out of range": {`{"deployment":"bgd-1","maxWriteDowntimeMs":0}`, `"maxWriteDowntimeMs" 0 is out of range`},
+		"downtime as duration":  {`{"deployment":"bgd-1","maxWriteDowntimeMs":"1s"}`, `"maxWriteDowntimeMs" must be an integer, not a string`},
 		"privileged writers":    {`{"deployment":"bgd-1","privilegedWriters":"ignore"}`, `"privilegedWriters" "ignore" is not one of refuse, kill, allow`},
 		"zone id":               {`{"deployment":"bgd-1","repoint":{"route53":{"zoneId":"orders.internal","recordName":"db.orders.internal"}}}`, `is not a hosted zone id`},
 		"record name":           {`{"deployment":"bgd-1","repoint":{"route53":{"zoneId":"Z1"}}}`, `"repoint.route53.recordName" is required`},

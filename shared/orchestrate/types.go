@@ -7,8 +7,12 @@
 //
 // It talks to AWS only through the small interfaces declared here
 // (Topology, EventHistory, Store, Invoker, Notifier, Credentials,
-// FencerFactory); the adapters live in their own packages (shared/awsrds,
-// shared/dynamostate, shared/awsclients) and the Lambda functions wire them.
+// FencerFactory, the re-pointers in Repointers) and reads binlog file
+// creation times through replication.BinlogFileCreated; the adapters live
+// in their own packages (shared/awsrds, shared/dynamostate,
+// shared/awsclients, shared/awslambda, shared/repoint, shared/binlogtime)
+// and each Lambda function wires only the ones it uses, so that it links
+// no other.
 package orchestrate
 
 import (

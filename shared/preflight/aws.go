@@ -50,7 +50,10 @@ type AWS struct {
 	Connect     orchestrate.Connector
 	Parameters  ParameterReader
 	Groups      GroupChecker
-	Notifier    orchestrate.Notifier
+	// Parallel reads the rollback cluster's group for parallel apply;
+	// nil leaves it to what the rollback writer reports.
+	Parallel ParallelApplyReader
+	Notifier orchestrate.Notifier
 	// OptedIn is the opt-in rule capture uses: a deployment is checked
 	// when either cluster is opted in.
 	OptedIn  func(clusterID string, tags map[string]string) (bool, string)
@@ -153,7 +156,7 @@ func (a AWS) Preflight(ctx context.Context, req Request, trigger string) (Outcom
 		Deployment: d.ID,
 		Production: a.open(ctx, "production", prod),
 		Rollback:   a.open(ctx, "rollback target", rb),
-		Parameters: a.Parameters, Groups: a.Groups,
+		Parameters: a.Parameters, Groups: a.Groups, Parallel: a.Parallel,
 		Settings: settings, Now: a.Now,
 	}
 	defer closeSide(in.Production)

@@ -240,7 +240,11 @@ type Inputs struct {
 	// parameter-group checks.
 	Parameters ParameterReader
 	Groups     GroupChecker
-	Settings   Settings
+	// Parallel reads what the rollback cluster's DB cluster parameter
+	// group holds for parallel apply; nil (the CLI) checks what the
+	// rollback server reports instead.
+	Parallel ParallelApplyReader
+	Settings Settings
 	// RollbackCollations, when set, are the collations the rollback side
 	// supports, used instead of the ones its server lists: a named
 	// target's set, to check production against a version that is not
@@ -324,6 +328,7 @@ func Run(ctx context.Context, in Inputs) Report {
 
 	add(checkRollbackGroupFrom(ctx, in.Groups, in.Rollback.Cluster))
 	add(checkProductionGroupFrom(ctx, in.Groups, in.Production.Cluster))
+	add(checkParallelFrom(ctx, in.Parallel, in.Rollback))
 
 	prodV, rbV := sideVersion(in.Production), sideVersion(in.Rollback)
 	add(checkVersions(prodV, rbV, prodFacts.format.Compression))

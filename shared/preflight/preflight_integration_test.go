@@ -317,3 +317,53 @@ func TestIntegrationPreflightProductionGroup(t *testing.T) {
 		t.Errorf("verdict %s; want fail", r.Verdict)
 	}
 }
+
+// Against the awstest world: the rollback cluster's DB cluster parameter
+// group, read through the real awsrds client. Configure will set parallel
+// apply there (dynamic parameters): pass, saying what it sets; a static
+// one: warn, with the reboot and its cost; a group without the commit
+// order: warn, switchback cannot set it; once configured: pass, the group
+// holds it and the writer reports it.
+func TestIntegrationPreflightRollbackParallelApply(t *testing.T) {
+	w := awstest.New(t)
+	rdsClient := awsrds.New(w.RDS.Client())
+	ctx := t.Context()
+	d, err := rdsClient.Deployment(ctx, awstest.DeploymentID) // configure deletes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() preflight.Check {
+		t.Helper()
+		prod, rb := d.Production, d.Rollback
+		pside := connect(t, "production", w.Green.RootDSN(), replication.DialectAuto)
+		pside.Cluster = &prod
+		rside := connect(t, "rollback target", w.Blue.RootDSN(), replication.DialectAuto)
+		rside.Cluster = &rb
+		r := preflight.Run(ctx, preflight.Inputs{Deployment: awstest.DeploymentID, Production: pside, Rollback: rside,
+			Parameters: rdsClient, Groups: rdsClient, Parallel: rdsClient, Settings: preflight.Settings{RetentionHours: 1}})
+		c, ok := r.Check(preflight.CheckRollbackParallel)
+		if !ok {
+			t.Fatal("no parallel-apply check")
+		}
+		return c
+	}
+	if c := run(); c.Status != preflight.Pass || !strings.Contains(c.Evidence, "configure sets slave_parallel_type=LOGICAL_CLOCK, slave_preserve_commit_order=1, slave_parallel_workers=4 there before it starts replication (dynamic: no reboot)") {
+		t.Errorf("fresh group: %+v", c)
+	}
+	static := append([]awsfake.RDSGroupParameter(nil), awstest.Aurora2ParallelParameters...)
+	static[0].ApplyType = "static"
+	w.RDS.DefineParameters(awstest.OldGroup, static...)
+	if c := run(); c.Status != preflight.Warn || !strings.Contains(c.Evidence, "slave_parallel_workers is static") || !strings.Contains(c.Evidence, replication.ParallelOneThreadCost) || !strings.Contains(c.Fix, "reboot the writer of "+awstest.OldID) {
+		t.Errorf("static worker count: %+v", c)
+	}
+	w.RDS.AddParameterGroup(awstest.OldGroup, map[string]string{"read_only": "0"})
+	w.RDS.DefineParameters(awstest.OldGroup, awstest.Aurora2ParallelParameters[:2]...)
+	if c := run(); c.Status != preflight.Warn || !strings.Contains(c.Evidence, "switchback cannot set it") || !strings.Contains(c.Evidence, "has no slave_preserve_commit_order parameter") {
+		t.Errorf("group without commit order: %+v", c)
+	}
+	w.RDS.DefineParameters(awstest.OldGroup, awstest.Aurora2ParallelParameters...)
+	w.ConfigureNow()
+	if c := run(); c.Status != preflight.Pass || !strings.Contains(c.Evidence, "holds slave_parallel_workers=4, slave_preserve_commit_order=1, slave_parallel_type=LOGICAL_CLOCK; the writer reports 4 workers") {
+		t.Errorf("configured: %+v", c)
+	}
+}

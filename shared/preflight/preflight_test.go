@@ -36,6 +36,7 @@ func TestRunWithoutServers(t *testing.T) {
 		CheckBinlogFormatServer: Skip, CheckBinlogRetention: Skip, CheckProductionPrivileges: Skip, CheckRollbackPrivileges: Skip,
 		CheckVersions:   Warn, // from the RDS engine versions: 8.0 → 5.7
 		CheckCollations: Skip, CheckPrimaryKeys: Skip, CheckReplicationUserAuth: Skip,
+		CheckRollbackParallel: Skip, // no RDS reader here, and no rollback server
 	}
 	if len(rep.Checks) != len(want) {
 		t.Errorf("%d checks; want %d: %+v", len(rep.Checks), len(want), rep.Checks)

@@ -123,7 +123,7 @@ func TestIntegrationCutoverRefusesUntrustworthyTarget(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.green.ExecT(t, "INSERT INTO shop.orders VALUES (900, 'blocked')")
-		}, "did not reach production's position", true, time.Second},
+		}, "did not even execute the position production had", true, time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,21 @@ import (
 	"time"
 )
 
+// ErrBinlogGone means a binary log file is no longer on the server: it was
+// purged (or never existed), and a replica that still needs it cannot go on.
+var ErrBinlogGone = errors.New("binary log file is not on the server")
+
+// BinlogFileCreated returns when the server created its binary log file
+// file: the timestamp, in the server's clock, of the file's first event.
+// The error wraps ErrBinlogGone when the server no longer has the file, and
+// ErrUnreachable when the server cannot be reached or refuses the login.
+//
+// SQL cannot read it; shared/binlogtime.FileCreated reads it over the
+// replication protocol. MeasureHeadroom takes it as an argument so that
+// the engine does not link a binlog protocol library into every program
+// that uses it: only the programs that measure headroom do.
+type BinlogFileCreated func(ctx context.Context, server *Server, file string) (time.Time, error)
+
 // ReadRetention reads a server's binary log retention: 'binlog retention
 // hours' (mysql.rds_show_configuration) on Aurora,
 // binlog_expire_logs_seconds elsewhere.
@@ -56,16 +71,20 @@ type Headroom struct {
 // MeasureHeadroom computes the binlog retention headroom of a pair: the
 // retention production is set to, minus the age of the oldest binlog file
 // the rollback replica still needs, where the age comes from production
-// itself (the timestamp of the file's first event, see BinlogFileCreated)
-// and is measured with production's clock. The result is conservative: a
+// itself (the timestamp of the file's first event, read by created) and is
+// measured with production's clock. The result is conservative: a
 // server purges a file by age only after it stops writing to it, so the
 // file lasts at least Hours more.
 //
 // What cannot be known is said in Unknown, never guessed: a replica that
 // has no source file, a retention that is not set (Aurora's NULL purges
-// lazily, at no stated time). The error is for servers that cannot be read.
-func MeasureHeadroom(ctx context.Context, prod, rollback *Server) (Headroom, error) {
+// lazily, at no stated time). The error is for servers that cannot be read,
+// and for a nil created.
+func MeasureHeadroom(ctx context.Context, prod, rollback *Server, created BinlogFileCreated) (Headroom, error) {
 	var h Headroom
+	if created == nil {
+		return h, errors.New("no way to read when a binlog file was created (MeasureHeadroom needs a BinlogFileCreated, e.g. shared/binlogtime.FileCreated)")
+	}
 	rs, err := rollback.ReplicaStatus(ctx)
 	if err != nil {
 		return h, err
@@ -93,7 +112,7 @@ func MeasureHeadroom(ctx context.Context, prod, rollback *Server) (Headroom, err
 		h.Unknown = "binlog retention is not set on production (" + retention.String() + "): set 'binlog retention hours' (switchback configure does)"
 		return h, nil
 	}
-	created, err := prod.BinlogFileCreated(ctx, h.File)
+	createdAt, err := created(ctx, prod, h.File)
 	switch {
 	case errors.Is(err, ErrBinlogGone):
 		h.Gone = true
@@ -110,8 +129,8 @@ func MeasureHeadroom(ctx context.Context, prod, rollback *Server) (Headroom, err
 	if err := prod.db.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP()").Scan(&now); err != nil {
 		return h, fmt.Errorf("%s: read the server's clock: %w", prod, err)
 	}
-	h.Created = created.UTC()
-	h.Age = time.Unix(now, 0).Sub(created)
+	h.Created = createdAt.UTC()
+	h.Age = time.Unix(now, 0).Sub(createdAt)
 	h.AgeHours = math.Round(h.Age.Hours()*100) / 100
 	hours := *retention.Hours - h.Age.Hours()
 	h.Hours = &hours

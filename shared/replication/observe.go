@@ -30,6 +30,14 @@ type ObserveRequest struct {
 	MaxLag time.Duration
 	// SkipProbe leaves out the heartbeat probe (it writes to production).
 	SkipProbe bool
+	// PredictionWindow, when positive, is how long both positions are
+	// watched to predict a cutover's write downtime (Observation.Prediction);
+	// the probe runs meanwhile. 0 makes no prediction.
+	PredictionWindow time.Duration
+	// MaxWriteDowntime is the predicted write downtime above which a
+	// warning says rollback --execute would wait; 0 means
+	// DefaultMaxWriteDowntime.
+	MaxWriteDowntime time.Duration
 }
 
 // Observation is the state of reverse replication at one moment and the
@@ -56,8 +64,12 @@ type Observation struct {
 	Reasons          []string `json:"reasons"`
 	// Warnings do not make the pair not ready, but a rollback must be told
 	// how to handle them (writers that bypass production's fence), or they
-	// make it slower (a rollback target that applies with one thread).
+	// make it slower (a rollback target that applies with one thread, a
+	// predicted write downtime above the maximum).
 	Warnings []string `json:"warnings"`
+	// Prediction is how long a cutover started now would take writes
+	// away; nil when none was asked for or replication is not configured.
+	Prediction *DowntimePrediction `json:"write_downtime_prediction,omitempty"`
 }
 
 // Observe reads replication state on both servers, runs the heartbeat probe
@@ -74,6 +86,9 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	if req.MaxLag == 0 {
 		req.MaxLag = DefaultMaxLag
 	}
+	if req.MaxWriteDowntime == 0 {
+		req.MaxWriteDowntime = DefaultMaxWriteDowntime
+	}
 	var o Observation
 	o.Reasons, o.Warnings = []string{}, []string{}
 	notReady := func(format string, args ...any) { o.Reasons = append(o.Reasons, fmt.Sprintf(format, args...)) }
@@ -88,6 +103,7 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	if err != nil {
 		return o, err
 	}
+	first := positionSample{At: time.Now(), Production: src, Executed: rs.ExecutedPosition()}
 	o.SourceFile, o.SourcePosition = src.File, src.Position
 	o.Configured = rs.Configured
 	o.IORunning, o.SQLRunning, o.IOState = rs.IOThreadRunning, rs.SQLThreadRunning, rs.IORunning
@@ -166,6 +182,16 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 					notReady("probe lag %d ms is more than %s", ms, req.MaxLag)
 				}
 			}
+		}
+	}
+	if req.PredictionWindow > 0 && rs.Configured {
+		p, err := predictAfter(ctx, req.Production, req.Rollback, first, req.PredictionWindow)
+		if err != nil {
+			return o, err
+		}
+		o.Prediction = &p
+		if d, ok := p.Predicted(); !ok || d > req.MaxWriteDowntime {
+			o.Warnings = append(o.Warnings, fmt.Sprintf("a cutover now would take writes away for %s, not within --max-write-downtime %s: rollback --execute waits up to --catchup-timeout for that, then refuses with nothing fenced", p, req.MaxWriteDowntime))
 		}
 	}
 	o.Ready = len(o.Reasons) == 0

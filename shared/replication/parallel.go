@@ -101,6 +101,17 @@ func (d Dialect) ParallelApply(workers int, info ServerInfo) ([]Statement, error
 	return append(out, plain("SET GLOBAL "+order+" = ON"), plain("SET GLOBAL "+w+" = "+n)), nil
 }
 
+// auroraParallelNames names the parameters that make an Aurora server
+// apply in parallel with commit order preserved, with their values.
+func auroraParallelNames(d Dialect, info ServerInfo) string {
+	w, order, typ := d.parallelVariables(info)
+	names := w + " ≥ 2, " + order + "=ON"
+	if typ != "" {
+		names += ", " + typ + "=LOGICAL_CLOCK"
+	}
+	return names
+}
+
 func orNone(s, alt string) string {
 	if s == "" {
 		return alt
@@ -227,6 +238,26 @@ func parallelApplyProblems(d Dialect, s ParallelSettings) []string {
 	return out
 }
 
+// ParallelOneThreadCost and ParallelCommitOrderCost are what applying
+// with one thread, or out of commit order, costs a rollback: the wording
+// configure, status and preflight use (also for Aurora's DB cluster
+// parameter group, shared/awsrds and shared/orchestrate).
+const (
+	ParallelOneThreadCost   = oneThreadCost
+	ParallelCommitOrderCost = commitOrderCost
+)
+
+// ParallelApplyProblems lists what keeps s (read from a server of dialect
+// d) from applying in parallel with commit order preserved, and what that
+// costs a rollback; no problems (and "") when it does.
+func ParallelApplyProblems(d Dialect, s ParallelSettings) (problems []string, cost string) {
+	problems = parallelApplyProblems(d, s)
+	if len(problems) == 0 {
+		return nil, ""
+	}
+	return problems, parallelApplyCost(problems)
+}
+
 // parallelApplyCost says what the problems cost a rollback.
 func parallelApplyCost(problems []string) string {
 	for _, p := range problems {
@@ -286,7 +317,7 @@ func parallelApplyWarning(ctx context.Context, s *Server) string {
 	}
 	w := "rollback target: " + strings.Join(problems, "; ") + " (" + ps.String() + "): " + parallelApplyCost(problems)
 	if s.Dialect.IsAurora() {
-		w += "; set replica_parallel_workers and replica_preserve_commit_order=ON in its DB cluster parameter group"
+		w += "; set " + auroraParallelNames(s.Dialect, s.Info) + " in its DB cluster parameter group (switchback configure does so on AWS), then restart replication"
 	} else {
 		w += "; switchback configure sets it on a fresh setup"
 	}
@@ -313,7 +344,7 @@ func (c *configurer) ensureParallel(ctx context.Context) (StepOutcome, string, e
 		return StepSkipped, "parallel apply left as is by request (" + found + ")", nil
 	}
 	if d.IsAurora() {
-		detail := "on Aurora parallel apply is set in the rollback target's DB cluster parameter group (replica_parallel_workers, replica_preserve_commit_order=ON), which switchback does not change yet"
+		detail := "on Aurora parallel apply is set in the rollback target's DB cluster parameter group (" + auroraParallelNames(d, tgt.Info) + "), not with SQL: switchback configure on AWS sets it there before replication starts"
 		if rerr == nil {
 			if p := parallelApplyProblems(d, cur); len(p) > 0 {
 				return StepSkipped, detail + "; " + found + ": " + strings.Join(p, "; ") + ": " + parallelApplyCost(p), nil

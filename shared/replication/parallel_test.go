@@ -143,6 +143,9 @@ func TestParseParallelApplyAndProblems(t *testing.T) {
 			if m := s.matches(tc.d, 4); m != tc.matches4 {
 				t.Errorf("matches(4) = %v; want %v (%s)", m, tc.matches4, s)
 			}
+			if probs, cost := ParallelApplyProblems(tc.d, s); len(probs) != len(got) || (len(got) == 0) != (cost == "") || len(got) > 0 && cost != parallelApplyCost(got) {
+				t.Errorf("ParallelApplyProblems = %q, %q; want %q with its cost", probs, cost, got)
+			}
 			if len(got) > 0 {
 				cost := parallelApplyCost(got)
 				if strings.Contains(strings.Join(got, ";"), "commit order") {
@@ -157,5 +160,25 @@ func TestParseParallelApplyAndProblems(t *testing.T) {
 	}
 	if _, err := ParseParallelApply(MariaDB, mariaCols, nil); err == nil {
 		t.Error("no rows parsed without an error")
+	}
+}
+
+// The Aurora wording names each version's parameters.
+func TestAuroraParallelNames(t *testing.T) {
+	for _, tc := range []struct {
+		d    Dialect
+		info ServerInfo
+		want string
+	}{
+		{AuroraMySQL2, ServerInfo{Version: "5.7.12", AuroraVersion: "2.12.1"}, "slave_parallel_workers ≥ 2, slave_preserve_commit_order=ON, slave_parallel_type=LOGICAL_CLOCK"},
+		{AuroraMySQL3, ServerInfo{Version: "8.0.39", AuroraVersion: "3.08.0"}, "replica_parallel_workers ≥ 2, replica_preserve_commit_order=ON"},
+		{AuroraMySQL3, ServerInfo{Version: "8.0.23", AuroraVersion: "3.02.0"}, "slave_parallel_workers ≥ 2, slave_preserve_commit_order=ON, slave_parallel_type=LOGICAL_CLOCK"},
+	} {
+		if got := auroraParallelNames(tc.d, tc.info); got != tc.want {
+			t.Errorf("%s %s: %q; want %q", tc.d, tc.info.AuroraVersion, got, tc.want)
+		}
+	}
+	if ParallelOneThreadCost != oneThreadCost || ParallelCommitOrderCost != commitOrderCost {
+		t.Error("exported cost wording differs")
 	}
 }

@@ -63,10 +63,16 @@ type RollbackRequest struct {
 	Execute bool
 	// MaxLag is the most replication lag at which a cutover may start.
 	MaxLag time.Duration
-	// CatchupTimeout bounds the wait for production's position to settle and
-	// for the rollback target to execute exactly up to it. It bounds the
-	// write outage of an aborted cutover.
+	// CatchupTimeout bounds, before the fence, the wait for the predicted
+	// write downtime to come within MaxWriteDowntime, and, once production
+	// is fenced, the wait for the fence to take and the wait for the
+	// rollback target to execute exactly up to production's final
+	// position. It bounds the write outage of an aborted cutover.
 	CatchupTimeout time.Duration
+	// MaxWriteDowntime is the longest predicted write downtime at which
+	// production is fenced (see DowntimePrediction); 0 means
+	// DefaultMaxWriteDowntime.
+	MaxWriteDowntime time.Duration
 	// Reverse, after a completed cutover, configures the old production to
 	// replicate from the rollback target from the cutover position (the
 	// roll-forward path). Reverse carries the Configure settings it uses.
@@ -121,6 +127,9 @@ type RollbackReport struct {
 	// RollbackPosition is the rollback target's own binlog position when
 	// it became writable: where roll-forward replication starts.
 	RollbackPosition string `json:"rollback_position"`
+	// Prediction is the write downtime predicted just before the fence
+	// (or, in a dry run, if the cutover ran now); nil when none was made.
+	Prediction *DowntimePrediction `json:"prediction,omitempty"`
 }
 
 // ErrAborted means a cutover started and was undone: production is
@@ -137,7 +146,7 @@ const (
 	stepStopEvents    = "stop event scheduler on production"
 	stepFenceProd     = "fence production"
 	stepKillSessions  = "end privileged sessions on production"
-	stepSettle        = "wait for production position to settle"
+	stepSettle        = "read production's final position"
 	stepCatchup       = "wait for rollback target to catch up"
 	stepStop          = "stop replication on rollback target"
 	stepUnfenceRB     = "unfence rollback target"
@@ -226,9 +235,11 @@ var errCrashed = errors.New("simulated crash")
 // would refuse.
 //
 // With Execute it checks the preconditions (replication running without
-// error, lag ≤ MaxLag, rollback target fenced; otherwise it refuses and
-// touches nothing), fences production, waits until production's binlog
-// position settles and the rollback target has executed exactly up to it,
+// error, lag ≤ MaxLag, rollback target fenced, and, waiting up to
+// CatchupTimeout for it, a predicted write downtime within
+// MaxWriteDowntime; otherwise it refuses and touches nothing), fences
+// production, reads production's final binlog position, waits until the
+// rollback target has executed exactly up to it,
 // stops replication, unfences the rollback target, and clears its
 // replication source. Any failure before the rollback target is writable
 // unfences production again and reports "aborted": the write outage is
@@ -251,6 +262,9 @@ func Rollback(ctx context.Context, req RollbackRequest) (RollbackReport, error) 
 	}
 	if req.CatchupTimeout == 0 {
 		req.CatchupTimeout = DefaultCatchupTimeout
+	}
+	if req.MaxWriteDowntime == 0 {
+		req.MaxWriteDowntime = DefaultMaxWriteDowntime
 	}
 	if req.LockWait == 0 {
 		req.LockWait = DefaultLockWait
@@ -334,7 +348,7 @@ func (r *roller) run(ctx context.Context) error {
 			if _, err := ensureMetaSchema(ctx, r.req.Production, false); err != nil {
 				return "", "", fmt.Errorf("%w: %w", ErrRefused, err)
 			}
-			return StepDone, r.gateDetail(st), nil
+			return StepDone, r.gateDetail(st) + "; " + r.predictionDetail(), nil
 		}); err != nil {
 			return r.refuse(trimRefused(err))
 		}
@@ -546,41 +560,82 @@ func (r *roller) preconditions(ctx context.Context, st cutoverState) string {
 }
 
 // catchUpBeforeFence proves, before anything is fenced, that the rollback
-// target applies production's writes now: it must execute up to the
-// position production has at this moment within the lesser of MaxLag and
-// CatchupTimeout. A target
-// that cannot (a delay, an IO thread far behind while seconds behind reads
-// 0, a blocked SQL thread) would keep production fenced for the whole
-// timeout and then abort. It returns why not, or "".
+// target applies production's writes now and that the cutover would take
+// writes away for no longer than MaxWriteDowntime. It waits, with
+// progress, until the target has executed the position production had
+// when the wait began and the predicted write downtime (bytes behind at
+// the measured apply rate, see DowntimePrediction) is within
+// MaxWriteDowntime; then the target must also execute, within
+// MaxWriteDowntime, up to the position production has at that moment
+// (closeIn: a prediction from rates can be fooled by a target that has
+// just stalled), and the prediction must still hold after that. A target
+// that does not get there within CatchupTimeout (a delay, a slow or
+// blocked SQL thread, a write load it cannot follow) is refused with the
+// figures, nothing fenced. A dry run measures once and reports. It
+// returns why not, or "".
+//
+// What no prediction sees is the cost of a transaction production
+// commits in the instant before the fence (an UPDATE of many rows in a few
+// bytes of statement, DDL): the fenced catch-up is then bounded only by
+// CatchupTimeout, after which the cutover aborts and unfences production.
 func (r *roller) catchUpBeforeFence(ctx context.Context) string {
-	goal, err := r.req.Production.BinlogPosition(ctx)
-	if err != nil {
-		return "cannot read production's binlog position: " + err.Error()
+	if !r.req.Execute {
+		p, err := PredictWriteDowntime(ctx, r.req.Production, r.req.Rollback, DefaultPredictionWindow)
+		if err != nil {
+			return "cannot predict the write downtime: " + err.Error()
+		}
+		r.report.Prediction = &p
+		return ""
 	}
-	bound := min(r.req.MaxLag, r.req.CatchupTimeout)
-	ctx, cancel := context.WithTimeout(ctx, bound)
+	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
 	defer cancel()
-	start, lastProgress := time.Now(), time.Now()
-	tick := time.NewTicker(rollbackPollInterval)
+	start := time.Now()
+	w := predictionWindow{prod: r.req.Production, rollback: r.req.Rollback}
+	var (
+		goal         BinlogPosition
+		pred         DowntimePrediction
+		reached      bool
+		missed       string // why the last close-in did not prove the prediction
+		lastProgress = start
+		tick         = time.NewTicker(predictionPollInterval)
+	)
 	defer tick.Stop()
-	var rs ReplicaStatus
 	for {
-		cur, err := r.req.Rollback.ReplicaStatus(ctx)
+		p, rs, err := w.sample(ctx)
 		if err != nil && ctx.Err() == nil {
-			return "cannot read the rollback target's replica status: " + err.Error()
+			return "cannot predict the write downtime: " + err.Error()
 		}
 		if err == nil {
-			rs = cur
+			pred = p
 			if rerr := replicationError(rs); rerr != nil {
 				return rerr.Error()
 			}
-			if ComparePositions(rs.ExecutedPosition(), goal) >= 0 {
-				return ""
+			if goal.File == "" {
+				goal = w.last().Production
+			}
+			reached = reached || ComparePositions(w.last().Executed, goal) >= 0
+			if d, ok := pred.Predicted(); ok && reached && d <= r.req.MaxWriteDowntime {
+				if missed = r.closeIn(ctx); missed == "" {
+					// The close-in took time in which production wrote on:
+					// the prediction must hold for what is behind now.
+					if p, _, err := w.sample(ctx); err == nil {
+						pred = p
+						if d, ok := pred.Predicted(); ok && d <= r.req.MaxWriteDowntime {
+							r.report.Prediction = &pred
+							return ""
+						}
+						missed = "after closing in, the prediction was " + pred.String()
+					}
+				}
 			}
 			if r.req.OnProgress != nil && time.Since(lastProgress) >= rollbackProgressPeriod {
 				lastProgress = time.Now()
-				r.req.OnProgress(fmt.Sprintf("before fencing: the rollback target has executed %s, read %s:%d; waiting for production's %s (%s so far)",
-					rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos, goal, time.Since(start).Round(time.Millisecond)))
+				line := fmt.Sprintf("before fencing (%s of --catchup-timeout %s): predicted write downtime %s; waiting for it to be within --max-write-downtime %s",
+					time.Since(start).Round(100*time.Millisecond), r.req.CatchupTimeout, pred, r.req.MaxWriteDowntime)
+				if missed != "" {
+					line += " (" + missed + ")"
+				}
+				r.req.OnProgress(line)
 			}
 		}
 		select {
@@ -588,8 +643,48 @@ func (r *roller) catchUpBeforeFence(ctx context.Context) string {
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return "interrupted before fencing"
 			}
-			return fmt.Sprintf("the rollback target did not reach production's position of %s ago (%s) within %s (the lesser of --max-lag and --catchup-timeout; executed %s, IO thread read %s:%d): it is further behind than that, and fencing now would take writes away for at least that long; find out why (a delay, a slow or blocked SQL thread, a slow network) and retry",
-				bound, goal, bound, rs.ExecutedPosition(), rs.SourceLogFile, rs.ReadSourceLogPos)
+			r.report.Prediction = &pred
+			if !reached {
+				return fmt.Sprintf("within --catchup-timeout %s the rollback target did not even execute the position production had when the wait began (%s; it executed %s): it does not keep up (a delay, a slow or blocked SQL thread, a slow network); predicted write downtime %s; nothing was fenced",
+					r.req.CatchupTimeout, goal, w.last().Executed, pred)
+			}
+			why := ""
+			if missed != "" {
+				why = "; " + missed
+			}
+			return fmt.Sprintf("the predicted write downtime stayed above --max-write-downtime %s for --catchup-timeout %s (last: %s%s); nothing was fenced. Retry when production writes less, let the target apply faster (parallel apply, see status), or accept a longer outage with a larger --max-write-downtime",
+				r.req.MaxWriteDowntime, r.req.CatchupTimeout, pred, why)
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIn proves the prediction right before the fence: the rollback
+// target must execute, within MaxWriteDowntime, up to the position
+// production has at this moment. What it executes now it does not execute
+// with production fenced, so under a steady write load the fenced
+// catch-up is only what production commits in the last instant. It
+// returns why not, or "".
+func (r *roller) closeIn(ctx context.Context) string {
+	goal, err := r.req.Production.BinlogPosition(ctx)
+	if err != nil {
+		return "cannot read production's position: " + err.Error()
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.req.MaxWriteDowntime)
+	defer cancel()
+	tick := time.NewTicker(rollbackPollInterval)
+	defer tick.Stop()
+	var executed BinlogPosition
+	for {
+		rs, err := r.req.Rollback.ReplicaStatus(ctx)
+		if err == nil {
+			if executed = rs.ExecutedPosition(); ComparePositions(executed, goal) >= 0 {
+				return ""
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Sprintf("the rollback target did not execute production's %s within --max-write-downtime %s: it executed %s", goal, r.req.MaxWriteDowntime, executed)
 		case <-tick.C:
 		}
 	}
@@ -682,6 +777,23 @@ func (r *roller) gateDetail(st cutoverState) string {
 	return fmt.Sprintf("IO %s, SQL %s, no errors, lag %s ≤ %s, rollback target read-only", st.Replica.IORunning, st.Replica.SQLRunning, lag, r.req.MaxLag)
 }
 
+// predictionDetail describes the write downtime prediction against
+// MaxWriteDowntime.
+func (r *roller) predictionDetail() string {
+	p := r.report.Prediction
+	if p == nil {
+		return "no write downtime prediction"
+	}
+	d, ok := p.Predicted()
+	switch {
+	case r.req.Execute:
+		return fmt.Sprintf("predicted write downtime %s (within --max-write-downtime %s)", p, r.req.MaxWriteDowntime)
+	case ok && d <= r.req.MaxWriteDowntime:
+		return fmt.Sprintf("predicted write downtime %s: within --max-write-downtime %s, would fence at once", p, r.req.MaxWriteDowntime)
+	}
+	return fmt.Sprintf("predicted write downtime %s: not within --max-write-downtime %s; would wait up to --catchup-timeout %s for it, else refuse with production untouched", p, r.req.MaxWriteDowntime, r.req.CatchupTimeout)
+}
+
 // fenceProduction sets production read-only within CatchupTimeout (the
 // statement waits for running transactions and table locks) and confirms
 // it reads back as fenced.
@@ -704,10 +816,24 @@ func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, erro
 	return StepDone, "production is read-only: application writes are now rejected", nil
 }
 
-// catchUpAndStop waits for production's position to settle and for the
+// catchUpAndStop reads production's final position, waits for the
 // rollback target to execute exactly up to it, then stops replication and
-// checks that nothing moved meanwhile. It loops if production moved (a
-// writer that bypasses read_only), within CatchupTimeout.
+// checks that nothing moved meanwhile, within CatchupTimeout.
+//
+// The fenced window holds no fixed sleep; each wait is for a condition on
+// the servers:
+//   - the fence itself (fenceProduction) returns when the server has set
+//     read_only, which waits for transactions committing and for table
+//     locks: from then on only writers that bypass read_only commit;
+//   - production's final position is then read once (settle): a writer
+//     that bypasses the fence and commits after that read is caught by the
+//     re-reads after replication stops and before the rollback target is
+//     unfenced, which abort the cutover;
+//   - the catch-up waits in the server's own position wait function
+//     (MASTER_POS_WAIT / SOURCE_POS_WAIT), which returns the moment the SQL
+//     thread reaches the position, and then proves it with the replica
+//     status;
+//   - stopping replication and unfencing are single statements.
 func (r *roller) catchUpAndStop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
 	defer cancel()
@@ -720,38 +846,22 @@ func (r *roller) catchUpAndStop(ctx context.Context) error {
 	return r.step(ctx, stepStop, r.stopReplication)
 }
 
+// settle reads production's binlog position once production is fenced:
+// the position the rollback target must execute exactly up to.
 func (r *roller) settle(ctx context.Context) (StepOutcome, string, error) {
-	prev, err := r.req.Production.BinlogPosition(ctx)
+	cur, err := r.req.Production.BinlogPosition(ctx)
 	if err != nil {
 		return "", "", err
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return "", "", fmt.Errorf("interrupted while waiting for production's position to settle: %w", ctx.Err())
-			}
-			return "", "", fmt.Errorf("production's binlog position kept moving for %s after the fence (last %s): a writer bypasses read_only", r.req.CatchupTimeout, prev)
-		case <-time.After(20 * time.Millisecond):
-		}
-		cur, err := r.req.Production.BinlogPosition(ctx)
-		if err != nil {
-			return "", "", err
-		}
-		if ComparePositions(cur, prev) == 0 {
-			r.target = cur
-			r.report.ProductionPosition = cur.String()
-			return StepDone, "production's binlog stopped at " + cur.String(), nil
-		}
-		prev = cur
-	}
+	r.target = cur
+	r.report.ProductionPosition = cur.String()
+	return StepDone, "production is frozen at " + cur.String(), nil
 }
 
 func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 	lastProgress := time.Now()
-	restarted := false
-	tick := time.NewTicker(rollbackPollInterval)
-	defer tick.Stop()
+	restarted, serverWait := false, true
+	wait := r.req.Rollback.Dialect.WaitForPosition(r.target.File, r.target.Position, rollbackProgressPeriod, r.req.Rollback.Info)
 	for {
 		rs, err := r.req.Rollback.ReplicaStatus(ctx)
 		if err != nil {
@@ -765,7 +875,16 @@ func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 		case c == 0:
 			return StepDone, "rollback target executed exactly up to " + r.target.String(), nil
 		case c > 0:
-			return "", "", fmt.Errorf("rollback target executed %s, past production's settled %s: production was written after the fence", exec, r.target)
+			// MariaDB appends a Binlog_checkpoint event to a new binlog
+			// file on its own, up to a second after the rotation: the
+			// position moves with nothing written. Only a transaction
+			// past the target is a write after the fence.
+			if end, ok := r.movedWithoutWrites(ctx); ok && ComparePositions(exec, end) <= 0 {
+				r.target = end
+				r.report.ProductionPosition = end.String()
+				continue
+			}
+			return "", "", fmt.Errorf("rollback target executed %s, past production's final %s: production was written after the fence", exec, r.target)
 		}
 		if !rs.SQLThreadRunning || (!rs.IOThreadRunning && !restarted) {
 			if restarted {
@@ -785,12 +904,33 @@ func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 			}
 			r.req.OnProgress(fmt.Sprintf("waiting for the rollback target: executed %s, %s production's %s", exec, behind, r.target))
 		}
-		select {
-		case <-ctx.Done():
-			return "", "", r.catchupErr(ctx, ctx.Err())
-		case <-tick.C:
+		// The server's position wait returns as soon as the SQL thread
+		// reaches the target (or after a second, for progress); the replica
+		// status read above is the proof. When it cannot wait (NULL: the
+		// SQL thread is not running yet; an error: the function is missing
+		// or refused, and is not tried again), poll.
+		var waited sql.NullInt64
+		if serverWait {
+			if err := r.req.Rollback.db.QueryRowContext(ctx, wait.SQL, wait.Args...).Scan(&waited); err != nil && ctx.Err() == nil {
+				serverWait = false
+			}
+		}
+		if !waited.Valid {
+			select {
+			case <-ctx.Done():
+				return "", "", r.catchupErr(ctx, ctx.Err())
+			case <-time.After(rollbackPollInterval):
+			}
 		}
 	}
+}
+
+// movedWithoutWrites reads production's binary log from the target
+// position to its end and reports whether it holds no transaction (only
+// file-level events such as Binlog_checkpoint and Rotate), with the end.
+func (r *roller) movedWithoutWrites(ctx context.Context) (BinlogPosition, bool) {
+	found, end, err := transactionEventsSince(ctx, r.req.Production, r.target, func(uint64) bool { return true })
+	return end, err == nil && found == ""
 }
 
 func (r *roller) catchupErr(ctx context.Context, err error) error {
@@ -1056,7 +1196,7 @@ func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string
 			r.runner.add(Step{Name: stepPreconditions, Outcome: StepPlanned, Detail: state, Error: reason})
 			return
 		}
-		planned(stepPreconditions, "would pass now: "+gate)
+		planned(stepPreconditions, "would pass now: "+gate+"; "+r.predictionDetail())
 		if r.req.PrivilegedWriters == PrivilegedKill && len(r.bypass.Events) > 0 {
 			planned(stepStopEvents, "SET GLOBAL event_scheduler = OFF: "+strings.Join(r.bypass.Events, "; "))
 		}
@@ -1074,8 +1214,8 @@ func (r *roller) plan(ctx context.Context, st cutoverState, ph phase, why string
 		if exec.File == st.ProductionPosition.File && st.ProductionPosition.Position >= exec.Position {
 			behind = fmt.Sprintf("%d bytes behind", st.ProductionPosition.Position-exec.Position)
 		}
-		planned(stepSettle, fmt.Sprintf("production's binlog is at %s now; wait until it stops moving (at most --catchup-timeout %s, with the next step)", st.ProductionPosition, r.req.CatchupTimeout))
-		planned(stepCatchup, fmt.Sprintf("rollback target has executed %s (%s); wait until it is exactly at production's final position, else abort and unfence production", exec, behind))
+		planned(stepSettle, fmt.Sprintf("production's binlog is at %s now; read where the fence froze it", st.ProductionPosition))
+		planned(stepCatchup, fmt.Sprintf("rollback target has executed %s (%s); wait until it is exactly at production's final position (at most --catchup-timeout %s), else abort and unfence production", exec, behind, r.req.CatchupTimeout))
 		planned(stepStop, "stop replication on the rollback target ("+r.req.Rollback.Dialect.StopReplication().Display+")")
 		planned(stepUnfenceRB, "make the rollback target writable; production stays read-only")
 		fallthrough

@@ -31,7 +31,7 @@ type Server struct {
 	// the server's sessions can tell switchback's own from everyone else's.
 	own *sessionSet
 	// cfg is the connection's configuration, for a connection of its own
-	// outside the pool (BinlogFileCreated).
+	// outside the pool (ConnConfig).
 	cfg *mysql.Config
 }
 
@@ -108,6 +108,23 @@ func (s *Server) HostPort() (string, int) {
 }
 
 func (s *Server) String() string { return s.Role + " (" + s.Addr + ")" }
+
+// ConnConfig returns a copy of the configuration the pool connects with
+// (address, login, TLS), for a connection of its own outside the pool,
+// such as shared/binlogtime's replication-protocol connection; nil for a
+// Server that Connect did not open.
+func (s *Server) ConnConfig() *mysql.Config {
+	if s.cfg == nil {
+		return nil
+	}
+	return s.cfg.Clone()
+}
+
+// Unreachable wraps err, an error reaching the server or logging in to it
+// on a connection outside the pool, in ErrUnreachable, naming the role and
+// the address (and the user, when the login was refused: MySQL error
+// 1045), as Connect does.
+func (s *Server) Unreachable(err error) error { return s.unreachable(err) }
 
 func (s *Server) unreachable(err error) error {
 	var me *mysql.MySQLError

@@ -1,8 +1,17 @@
 // Package wire builds, once per cold start, what every switchback Lambda
-// function needs: its configuration from the environment, the AWS clients
-// from the SDK's default configuration (so AWS_ENDPOINT_URL and
-// AWS_ENDPOINT_URL_<SERVICE> point them at any AWS-compatible endpoint),
-// the adapters, a JSON logger, and the orchestrator they drive.
+// function needs: its configuration from the environment, the SDK's default
+// AWS configuration (so AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
+// point the clients at any AWS-compatible endpoint), a JSON logger, and the
+// orchestrator with the adapters every function uses: RDS (topology,
+// events, fencing, blue/green deletion) and SNS (on-call), and, for a
+// function that connects to clusters, the admin logins (Secrets Manager)
+// and the MySQL connector.
+//
+// The adapters only some functions use — the state store (DynamoDB), the
+// configure invoker (Lambda), re-pointing (Route 53, Secrets Manager, RDS),
+// binlog file creation times (go-mysql) — each function's main.go adds to
+// Runtime.Orchestrator itself: a package this one imported would be linked
+// into every function, used or not.
 package wire
 
 import (
@@ -12,21 +21,17 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
-	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/switchback/switchback/shared/awsclients"
 	"github.com/switchback/switchback/shared/awsrds"
-	"github.com/switchback/switchback/shared/dynamostate"
 	"github.com/switchback/switchback/shared/emf"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
-	"github.com/switchback/switchback/shared/repoint"
 )
 
 // Runtime is one function's dependencies, built once per cold start.
@@ -34,14 +39,21 @@ type Runtime struct {
 	Function string
 	Config   lambdaenv.Config
 	Log      *slog.Logger
+	// AWS is the SDK's default configuration, for the clients a function
+	// adds in its main.go.
+	AWS aws.Config
 	// RDS is the RDS adapter the orchestrator uses (preflight reads
 	// parameter groups through it).
-	RDS  *awsrds.Client
-	base orchestrate.Orchestrator
+	RDS *awsrds.Client
+	// Orchestrator holds the adapters Load built; main.go adds the ones
+	// only its function uses before lambda.Start, and For copies it for
+	// each invocation.
+	Orchestrator orchestrate.Orchestrator
 }
 
 // Load reads the configuration (every problem named by its variable) and
-// builds the clients and adapters the function needs.
+// builds the clients and adapters every function uses; with needs.Database
+// also the admin logins and the MySQL connector.
 func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", function)
 	cfg, err := lambdaenv.FromOS(needs)
@@ -55,16 +67,12 @@ func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime
 	rdsClient := awsrds.New(rds.NewFromConfig(awsCfg))
 	rdsClient.Logger = log
 	o := orchestrate.Orchestrator{
-		Store:    dynamostate.New(dynamodb.NewFromConfig(awsCfg), cfg.Table),
 		Topology: rdsClient,
 		Events:   rdsClient,
 		Deleter:  rdsClient,
 		Fencer:   rdsClient.Fencer,
 		Notifier: awsclients.NewNotifier(sns.NewFromConfig(awsCfg), cfg.TopicARN),
-		Credentials: awsclients.NewSecrets(secretsmanager.NewFromConfig(awsCfg), awsclients.SecretsConfig{
-			AdminSecrets: cfg.AdminSecrets, ReplicationSecretARN: cfg.ReplicationSecretARN,
-		}),
-		OptedIn: cfg.OptedIn,
+		OptedIn:  cfg.OptedIn,
 		Settings: orchestrate.Settings{
 			DeleteBlueGreen: cfg.DeleteBlueGreen,
 			RetentionHours:  cfg.RetentionHours,
@@ -78,23 +86,16 @@ func Load(ctx context.Context, function string, needs lambdaenv.Needs) (*Runtime
 			RollbackWindow:     cfg.RollbackWindow,
 		},
 	}
-	// Re-pointing after a rollback (Route 53, the application's secret, the
-	// clusters' rename).
-	o.Repoint = orchestrate.Repointers{
-		DNS:      repoint.NewRoute53(route53.NewFromConfig(awsCfg)),
-		Secrets:  repoint.NewSecrets(secretsmanager.NewFromConfig(awsCfg)),
-		Clusters: repoint.NewClusters(rds.NewFromConfig(awsCfg)),
-	}
-	if needs.ConfigureFunction {
-		o.Invoker = awsclients.NewInvoker(lambda.NewFromConfig(awsCfg), cfg.ConfigureFunction)
-	}
 	if needs.Database {
+		o.Credentials = awsclients.NewSecrets(secretsmanager.NewFromConfig(awsCfg), awsclients.SecretsConfig{
+			AdminSecrets: cfg.AdminSecrets, ReplicationSecretARN: cfg.ReplicationSecretARN,
+		})
 		if o.Connect, err = orchestrate.MySQLConnector(cfg.TLS, cfg.TLSCABundle); err != nil {
 			return nil, fmt.Errorf("%s: %w", function, err)
 		}
 	}
 	log.Info("cold start", "config", cfg)
-	return &Runtime{Function: function, Config: cfg, Log: log, RDS: rdsClient, base: o}, nil
+	return &Runtime{Function: function, Config: cfg, Log: log, AWS: awsCfg, RDS: rdsClient, Orchestrator: o}, nil
 }
 
 // For returns the orchestrator for one invocation: its history entries name
@@ -109,7 +110,7 @@ func (r *Runtime) For(ctx context.Context, deployment string) (orchestrate.Orche
 	if deployment != "" {
 		log = log.With("deployment", deployment)
 	}
-	o := r.base
+	o := r.Orchestrator
 	o.Actor, o.Log = r.Function+"/"+requestID, log
 	o.Metric = func(name string, value float64, deployment string) {
 		emf.Publish(ctx, log, deployment, map[string]float64{name: value})

@@ -1,4 +1,4 @@
-package awsclients
+package awslambda
 
 import (
 	"context"

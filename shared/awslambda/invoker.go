@@ -1,4 +1,8 @@
-package awsclients
+// Package awslambda adapts the Lambda API to shared/orchestrate's Invoker:
+// capture and reconcile ask for a configure run without waiting for it.
+// It is a package of its own so that only the functions that invoke
+// configure link the Lambda client.
+package awslambda
 
 import (
 	"context"
@@ -13,8 +17,8 @@ import (
 	"github.com/switchback/switchback/shared/orchestrate"
 )
 
-// LambdaAPI is the part of *lambda.Client that Invoker uses.
-type LambdaAPI interface {
+// API is the part of *lambda.Client that Invoker uses.
+type API interface {
 	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
 }
 
@@ -22,14 +26,14 @@ type LambdaAPI interface {
 // asynchronously (InvocationType Event), so the caller does not wait for
 // the configuration; Lambda queues the event and retries a failed run.
 type Invoker struct {
-	api      LambdaAPI
+	api      API
 	function string
 }
 
 var _ orchestrate.Invoker = (*Invoker)(nil)
 
 // NewInvoker returns an Invoker of function (a name or ARN) through api.
-func NewInvoker(api LambdaAPI, function string) *Invoker {
+func NewInvoker(api API, function string) *Invoker {
 	return &Invoker{api: api, function: function}
 }
 

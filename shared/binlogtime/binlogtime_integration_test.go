@@ -1,6 +1,6 @@
 //go:build integration
 
-package replication
+package binlogtime
 
 import (
 	"context"
@@ -22,8 +22,60 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/switchback/switchback/shared/replication"
 	"github.com/switchback/switchback/shared/sandbox"
 )
+
+// The creation time of a binlog file comes from the server: the timestamp
+// of the file's first event, read over the replication protocol. A new
+// file (FLUSH BINARY LOGS) is created now; an older one before it; a file
+// the server does not have (never written, or purged) is
+// replication.ErrBinlogGone.
+func TestIntegrationBinlogFileCreated(t *testing.T) {
+	servers := sandbox.StartT(t, 1, sandbox.Options{})
+	s := connectRoot(t, "production", servers[0], replication.DialectAuto)
+	db := servers[0].DBT(t)
+	first, err := s.BinlogPosition(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // event timestamps have one-second resolution
+	if _, err := db.Exec("FLUSH BINARY LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.BinlogPosition(t.Context())
+	if err != nil || second.File == first.File {
+		t.Fatalf("FLUSH BINARY LOGS did not start a new file: %v %+v", err, second)
+	}
+	created1, err := FileCreated(t.Context(), s, first.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created2, err := FileCreated(t.Context(), s, second.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now int64
+	if err := db.QueryRow("SELECT UNIX_TIMESTAMP()").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	if !created1.Before(created2) || created2.Unix() > now || now-created2.Unix() > 5 || now-created1.Unix() > 120 {
+		t.Fatalf("created %s then %s; server clock %s", created1, created2, time.Unix(now, 0))
+	}
+	if _, err := FileCreated(t.Context(), s, "nosuch-bin.000042"); !errors.Is(err, replication.ErrBinlogGone) {
+		t.Fatalf("unknown file: %v; want ErrBinlogGone", err)
+	}
+	if _, err := db.Exec("PURGE BINARY LOGS TO '" + second.File + "'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FileCreated(t.Context(), s, first.File); !errors.Is(err, replication.ErrBinlogGone) {
+		t.Fatalf("purged file: %v; want ErrBinlogGone", err)
+	}
+	// The pool still works: the dump ran on a connection of its own.
+	if _, err := s.BinlogPosition(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // The binlog is read with the pool's TLS settings: a user that must log in
 // over TLS reads it with a verified certificate (a registered TLS config)
@@ -69,9 +121,11 @@ func TestIntegrationBinlogFileCreatedTLS(t *testing.T) {
 		cfg.TLSConfig = tlsMode
 		return cfg.FormatDSN()
 	}
+	var tlsUser *replication.Server
 	for _, mode := range []string{"binlogtime-test", "skip-verify", "preferred"} {
-		s := connectDSN(t, "production", dsn(srv, "tlsuser", "pw", mode), DialectAuto)
-		created, err := s.BinlogFileCreated(t.Context(), file)
+		s := connectDSN(t, "production", dsn(srv, "tlsuser", "pw", mode), replication.DialectAuto)
+		tlsUser = s
+		created, err := FileCreated(t.Context(), s, file)
 		if err != nil || created.IsZero() || time.Since(created) > time.Hour {
 			t.Fatalf("tls=%s: %s %v", mode, created, err)
 		}
@@ -81,25 +135,27 @@ func TestIntegrationBinlogFileCreatedTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noTLS := &Server{Role: "production", Addr: srv.Addr(), User: "tlsuser", Dialect: MariaDB, cfg: cfg}
-	if _, err := noTLS.BinlogFileCreated(t.Context(), file); !errors.Is(err, ErrUnreachable) {
+	noTLS := sourceOf(tlsUser)
+	noTLS.cfg = cfg
+	if _, err := noTLS.fileCreated(t.Context(), file); !errors.Is(err, replication.ErrUnreachable) {
 		t.Fatalf("without TLS: %v; want the login refused", err)
 	}
 	// A server without TLS: tls=preferred falls back, tls=true fails.
-	ps := connectDSN(t, "production", dsn(plain, "root", "", "preferred"), DialectAuto)
+	ps := connectDSN(t, "production", dsn(plain, "root", "", "preferred"), replication.DialectAuto)
 	pfile, err := ps.BinlogPosition(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ps.BinlogFileCreated(t.Context(), pfile.File); err != nil {
+	if _, err := FileCreated(t.Context(), ps, pfile.File); err != nil {
 		t.Fatalf("tls=preferred without TLS on the server: %v", err)
 	}
 	pcfg, err := mysql.ParseDSN(dsn(plain, "root", "", "skip-verify"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	strict := &Server{Role: "production", Addr: plain.Addr(), User: "root", Dialect: MariaDB, cfg: pcfg}
-	if _, err := strict.BinlogFileCreated(t.Context(), pfile.File); err == nil || !strings.Contains(err.Error(), "TLS") {
+	strict := sourceOf(ps)
+	strict.cfg = pcfg
+	if _, err := strict.fileCreated(t.Context(), pfile.File); err == nil || !strings.Contains(err.Error(), "TLS") {
 		t.Fatalf("tls=skip-verify without TLS on the server: %v; want a TLS error", err)
 	}
 }
@@ -111,7 +167,7 @@ func TestIntegrationBinlogFileCreatedTLS(t *testing.T) {
 // thread is left behind.
 func TestIntegrationBinlogFileCreatedErrors(t *testing.T) {
 	srv := sandbox.StartT(t, 1, sandbox.Options{})[0]
-	s := connectRoot(t, "production", srv, DialectAuto)
+	s := connectRoot(t, "production", srv, replication.DialectAuto)
 	db := srv.DBT(t)
 	first, err := s.BinlogPosition(t.Context())
 	if err != nil {
@@ -127,20 +183,19 @@ func TestIntegrationBinlogFileCreatedErrors(t *testing.T) {
 		}
 	}
 
-	noSlave := connectDSN(t, "production", srv.DSN("noslave", "pw", ""), DialectAuto)
-	if _, err := noSlave.BinlogFileCreated(t.Context(), first.File); err == nil || !strings.Contains(err.Error(), "REPLICATION SLAVE") || errors.Is(err, ErrUnreachable) {
+	noSlave := connectDSN(t, "production", srv.DSN("noslave", "pw", ""), replication.DialectAuto)
+	if _, err := FileCreated(t.Context(), noSlave, first.File); err == nil || !strings.Contains(err.Error(), "REPLICATION SLAVE") || errors.Is(err, replication.ErrUnreachable) {
 		t.Fatalf("without REPLICATION SLAVE: %v", err)
 	}
-	wrong := *noSlave
-	wrong.cfg = noSlave.cfg.Clone()
-	wrong.cfg.Passwd = "wrong"
-	if _, err := wrong.BinlogFileCreated(t.Context(), first.File); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "1045") {
+	wrong := sourceOf(noSlave)
+	wrong.cfg.Passwd = "wrong" // a copy: noSlave's pool keeps its password
+	if _, err := wrong.fileCreated(t.Context(), first.File); !errors.Is(err, replication.ErrUnreachable) || !strings.Contains(err.Error(), "1045") {
 		t.Fatalf("wrong password: %v; want unreachable, 1045", err)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.BinlogFileCreated(ctx, first.File); !errors.Is(err, context.Canceled) {
+	if _, err := FileCreated(ctx, s, first.File); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	// A server that accepts connections and never answers.
@@ -168,18 +223,19 @@ func TestIntegrationBinlogFileCreatedErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	silent := &Server{Role: "production", Addr: l.Addr().String(), User: "root", cfg: cfg}
+	silent := sourceOf(&replication.Server{Role: "production", Addr: l.Addr().String(), User: "root"})
+	silent.cfg = cfg
 	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := silent.BinlogFileCreated(ctx, first.File); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+	if _, err := silent.fileCreated(ctx, first.File); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
 		t.Fatalf("silent server: %v after %s; want the deadline", err, time.Since(start))
 	}
 
 	if err := os.Remove(filepath.Join(srv.Dir, "data", first.File)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BinlogFileCreated(t.Context(), first.File); !errors.Is(err, ErrBinlogGone) {
+	if _, err := FileCreated(t.Context(), s, first.File); !errors.Is(err, replication.ErrBinlogGone) {
 		t.Fatalf("file deleted from disk: %v; want ErrBinlogGone", err)
 	}
 
@@ -248,4 +304,38 @@ func writeTestCerts(t *testing.T, dir string) []byte {
 		}
 	}
 	return caPEM
+}
+
+// connectRoot opens an engine Server for a sandbox server as root.
+func connectRoot(t *testing.T, role string, s *sandbox.Server, d replication.Dialect) *replication.Server {
+	t.Helper()
+	return connectDSN(t, role, s.RootDSN(), d)
+}
+
+func connectDSN(t *testing.T, role, dsn string, d replication.Dialect) *replication.Server {
+	t.Helper()
+	srv, err := replication.Connect(t.Context(), role, dsn, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// waitFor polls cond every 20 ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
