@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -221,6 +222,7 @@ type roller struct {
 	rollbackUnfenceTried bool
 	target               BinlogPosition // production's settled position
 	rollbackAtPromo      BinlogPosition // rollback target's own position when promoted
+	noPositionWait       bool           // the rollback target has no usable MASTER_POS_WAIT/SOURCE_POS_WAIT
 }
 
 // errCrashed is the test hook's simulated kill.
@@ -661,33 +663,78 @@ func (r *roller) catchUpBeforeFence(ctx context.Context) string {
 
 // closeIn proves the prediction right before the fence: the rollback
 // target must execute, within MaxWriteDowntime, up to the position
-// production has at this moment. What it executes now it does not execute
-// with production fenced, so under a steady write load the fenced
-// catch-up is only what production commits in the last instant. It
-// returns why not, or "".
+// production has at that moment. What it executes now it does not execute
+// with production fenced: under a steady write load the fenced catch-up is
+// what production commits while the last close-in ran. So it closes in
+// again, for up to closeInPatience, until one close-in takes no longer than
+// a twentieth of MaxWriteDowntime (10 ms at least): the moment the target
+// is nearly level with production, which is when the fence costs least. It
+// returns why the prediction does not hold, or "".
 func (r *roller) closeIn(ctx context.Context) string {
+	quick := max(r.req.MaxWriteDowntime/20, 10*time.Millisecond)
+	until := time.Now().Add(closeInPatience)
+	for {
+		took, missed := r.closeInOnce(ctx)
+		if missed != "" || took <= quick || time.Now().After(until) || ctx.Err() != nil {
+			return missed
+		}
+	}
+}
+
+// closeInPatience bounds how long closeIn waits for the target to be nearly
+// level with production before it fences with the last close-in's margin.
+const closeInPatience = 2 * time.Second
+
+// closeInOnce waits, within MaxWriteDowntime, for the rollback target to
+// execute production's position of this moment, and says how long it took,
+// or why not.
+func (r *roller) closeInOnce(ctx context.Context) (time.Duration, string) {
+	start := time.Now()
 	goal, err := r.req.Production.BinlogPosition(ctx)
 	if err != nil {
-		return "cannot read production's position: " + err.Error()
+		return 0, "cannot read production's position: " + err.Error()
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.req.MaxWriteDowntime)
 	defer cancel()
-	tick := time.NewTicker(rollbackPollInterval)
-	defer tick.Stop()
+	wait := r.req.Rollback.Dialect.WaitForPosition(goal.File, goal.Position, r.req.MaxWriteDowntime, r.req.Rollback.Info)
 	var executed BinlogPosition
 	for {
 		rs, err := r.req.Rollback.ReplicaStatus(ctx)
 		if err == nil {
 			if executed = rs.ExecutedPosition(); ComparePositions(executed, goal) >= 0 {
-				return ""
+				return time.Since(start), ""
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Sprintf("the rollback target did not execute production's %s within --max-write-downtime %s: it executed %s", goal, r.req.MaxWriteDowntime, executed)
-		case <-tick.C:
+		if !r.positionWait(ctx, wait) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(rollbackPollInterval):
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Sprintf("the rollback target did not execute production's %s within --max-write-downtime %s: it executed %s", goal, r.req.MaxWriteDowntime, executed)
 		}
 	}
+}
+
+// positionWait runs the rollback target's position wait (MASTER_POS_WAIT or
+// SOURCE_POS_WAIT), which returns the moment the SQL thread reaches the
+// position; the caller proves it with the replica status. It reports
+// whether the server waited: not when the SQL thread is not running (NULL)
+// or the server has no such function (an error; not tried again), where the
+// caller polls instead.
+func (r *roller) positionWait(ctx context.Context, wait Statement) bool {
+	if r.noPositionWait {
+		return false
+	}
+	var waited sql.NullInt64
+	if err := r.req.Rollback.db.QueryRowContext(ctx, wait.SQL, wait.Args...).Scan(&waited); err != nil {
+		if ctx.Err() == nil {
+			r.noPositionWait = true
+		}
+		return false
+	}
+	return waited.Valid
 }
 
 // resumable returns why a fenced production may not be treated as an
@@ -860,7 +907,7 @@ func (r *roller) settle(ctx context.Context) (StepOutcome, string, error) {
 
 func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 	lastProgress := time.Now()
-	restarted, serverWait := false, true
+	restarted := false
 	wait := r.req.Rollback.Dialect.WaitForPosition(r.target.File, r.target.Position, rollbackProgressPeriod, r.req.Rollback.Info)
 	for {
 		rs, err := r.req.Rollback.ReplicaStatus(ctx)
@@ -906,16 +953,8 @@ func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 		}
 		// The server's position wait returns as soon as the SQL thread
 		// reaches the target (or after a second, for progress); the replica
-		// status read above is the proof. When it cannot wait (NULL: the
-		// SQL thread is not running yet; an error: the function is missing
-		// or refused, and is not tried again), poll.
-		var waited sql.NullInt64
-		if serverWait {
-			if err := r.req.Rollback.db.QueryRowContext(ctx, wait.SQL, wait.Args...).Scan(&waited); err != nil && ctx.Err() == nil {
-				serverWait = false
-			}
-		}
-		if !waited.Valid {
+		// status read above is the proof.
+		if !r.positionWait(ctx, wait) {
 			select {
 			case <-ctx.Done():
 				return "", "", r.catchupErr(ctx, ctx.Err())
@@ -946,23 +985,26 @@ func (r *roller) stopReplication(ctx context.Context) (StepOutcome, string, erro
 	if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StopReplication()); err != nil {
 		return "", "", err
 	}
-	rs, err := r.req.Rollback.ReplicaStatus(ctx)
-	if err != nil {
+	// Both reads at once: they are in the fenced window. Production's
+	// position is read again just before the unfence (unfenceRollback).
+	var (
+		rs             ReplicaStatus
+		pos            BinlogPosition
+		ownErr         error
+		executedReader = func() (err error) { rs, err = r.req.Rollback.ReplicaStatus(ctx); return err }
+		ownReader      = func() error { pos, ownErr = r.req.Rollback.BinlogPosition(ctx); return nil }
+	)
+	if err := concurrently(executedReader, ownReader); err != nil {
 		return "", "", err
 	}
-	prod, err := r.req.Production.BinlogPosition(ctx)
-	if err != nil {
-		return "", "", err
+	if ComparePositions(rs.ExecutedPosition(), r.target) != 0 {
+		return "", "", fmt.Errorf("the rollback target's executed position moved while stopping: %s, expected %s", rs.ExecutedPosition(), r.target)
 	}
-	if ComparePositions(rs.ExecutedPosition(), r.target) != 0 || ComparePositions(prod, r.target) != 0 {
-		return "", "", fmt.Errorf("positions moved while stopping: production %s, rollback target executed %s, expected both at %s", prod, rs.ExecutedPosition(), r.target)
-	}
-	pos, err := r.req.Rollback.BinlogPosition(ctx)
-	if err != nil {
+	if ownErr != nil {
 		if r.req.Reverse != nil {
-			return "", "", err
+			return "", "", ownErr
 		}
-		return StepDone, fmt.Sprintf("replication stopped at %s (rollback target's own binlog position unreadable: %v)", r.target, err), nil
+		return StepDone, fmt.Sprintf("replication stopped at %s (rollback target's own binlog position unreadable: %v)", r.target, ownErr), nil
 	}
 	r.rollbackAtPromo = pos
 	r.report.RollbackPosition = pos.String()
@@ -970,24 +1012,28 @@ func (r *roller) stopReplication(ctx context.Context) (StepOutcome, string, erro
 }
 
 // unfenceRollback makes the rollback target writable, after checking that
-// production is still fenced, and records the completed cutover on it
-// with the rollback target's own position captured while it was still
-// read-only: where the roll-forward path starts.
+// production is still fenced and has not moved, and that the lock is still
+// held, and records the completed cutover on it with the rollback target's
+// own position captured while it was still read-only: where the
+// roll-forward path starts.
 func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, error) {
-	if on, err := r.req.ProductionFence.ReadOnly(ctx); err != nil {
+	// The three checks at once: they are in the fenced window.
+	var fenced bool
+	var pos BinlogPosition
+	err := concurrently(
+		func() (err error) { fenced, err = r.req.ProductionFence.ReadOnly(ctx); return err },
+		// Replication is stopped: a write production takes now would
+		// never reach the rollback target.
+		func() (err error) { pos, err = r.req.Production.BinlogPosition(ctx); return err },
+		func() error { return r.lock.held(ctx) },
+	)
+	switch {
+	case err != nil:
 		return "", "", err
-	} else if !on {
+	case !fenced:
 		return "", "", errors.New("production is no longer read-only (was it unfenced, or restarted?): writes may have reached it after the catch-up")
-	}
-	// Replication is stopped: a write production takes now would never
-	// reach the rollback target.
-	if pos, err := r.req.Production.BinlogPosition(ctx); err != nil {
-		return "", "", err
-	} else if ComparePositions(pos, r.target) != 0 {
-		return "", "", fmt.Errorf("production's binlog moved from %s to %s (%s) after replication stopped: a writer bypasses the fence; nothing was promoted", r.target, pos, distance(r.target, pos))
-	}
-	if err := r.lock.held(ctx); err != nil {
-		return "", "", err
+	case ComparePositions(pos, r.target) != 0:
+		return "", "", fmt.Errorf("production's binlog moved from %s to %s (%s) after the fence: a writer bypasses it; nothing was promoted", r.target, pos, distance(r.target, pos))
 	}
 	r.rollbackUnfenceTried = true
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
@@ -998,6 +1044,27 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 		return "", "", err
 	}
 	return StepDone, "rollback target is writable: it is production now", nil
+}
+
+// concurrently runs fns at once and returns the first error in the order
+// of fns.
+func concurrently(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cutoverRecord is what a completed cutover recorded on the rollback

@@ -45,6 +45,7 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 		t.Fatalf("configure: %v %+v", err, res)
 	}
 
+	const maxDowntime = 2 * time.Second
 	prod, rb := p.green, p.blue
 	var all loadgen.Result
 	nextID := int64(1)
@@ -54,8 +55,12 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 		waitFor(t, 10*time.Second, "the load to be acknowledged 300 times", func() (bool, error) {
 			return w.Counts().Acknowledged >= 300, nil
 		})
+		// On 2 shared cores an unthrottled load can leave the rollback
+		// target seconds behind: the gate waits (up to the catch-up
+		// timeout) for a predicted write downtime within maxDowntime.
 		rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow,
 			Production: servers[prod], Rollback: servers[rb], Execute: true, Reverse: &ReverseOptions{},
+			MaxWriteDowntime: maxDowntime, CatchupTimeout: time.Minute,
 		})
 		if err != nil || rep.Outcome != OutcomeCompleted {
 			w.Stop()
@@ -74,8 +79,9 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 		if len(res.Failed) > 0 {
 			t.Errorf("cutover %d: %d writes failed with a non-read-only error (ambiguous): %+v", i, len(res.Failed), res.Failed[0])
 		}
-		if rep.WriteUnavailableMS > 2000 {
-			t.Errorf("cutover %d: write_unavailable_ms = %d; want ≤ 2000", i, rep.WriteUnavailableMS)
+		// A prediction, not a hard bound: a second of slack.
+		if limit := (maxDowntime + time.Second).Milliseconds(); rep.WriteUnavailableMS > limit {
+			t.Errorf("cutover %d: write_unavailable_ms = %d with --max-write-downtime %s; want ≤ %d", i, rep.WriteUnavailableMS, maxDowntime, limit)
 		}
 		for _, side := range []*sandbox.Server{rb, prod} {
 			if v, err := loadgen.Verify(t.Context(), side.DBT(t), loadgen.DefaultTable, res); err != nil {
