@@ -33,6 +33,18 @@ deps-mariadb:
 		echo "==> mariadb-server installed: $$(/usr/sbin/mariadbd --version)"; \
 	fi
 
+# What `make bench` needs besides Go modules: MariaDB and dynalite (its sections run real servers
+# and the real function binaries against local fakes), and percona-toolkit, whose pt-heartbeat is
+# the lag measurement switchback's probe is compared with.
+.PHONY: deps-bench
+deps-bench: deps-mariadb deps-node
+	@if command -v pt-heartbeat >/dev/null 2>&1; then :; else \
+		echo "==> percona-toolkit is missing: installing it from apt (for pt-heartbeat)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq percona-toolkit >/dev/null && \
+		echo "==> percona-toolkit installed: $$(pt-heartbeat --version)"; \
+	fi
+
 # dynalite, pinned in tools/dynalite/package-lock.json. --ignore-scripts: its LevelDB
 # dependency ships prebuilt binaries (and dynalite keeps tables in memory anyway).
 DYNALITE := tools/dynalite/node_modules/.bin/dynalite
@@ -67,6 +79,7 @@ synth: build-functions ## synthesize the CDK stack into cdk.out/ (offline)
 lint: deps-go ## go vet and gofmt
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags 'integration soak' ./...
 	@out=$$(gofmt -l .); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -80,9 +93,76 @@ test-unit: deps-go ## unit tests only (plain go test ./...)
 test-integration: deps ## all tests, integration included, without lint
 	$(GO) test -tags integration -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-.PHONY: bench
-bench: deps-go ## benchmarks: event decoding, status parsing, statement building
+# bench: the micro-benchmarks (event decoding, status parsing, statement building), then the
+# end-to-end benchmarks against real MariaDB servers (tools/bench: configure latency, rollback
+# write downtime, lag accuracy, monitor cost, footprint), each next to its bare-SQL floor.
+# Rewrites BENCHMARKS.md; takes about 15 minutes on 2 cores. bench-quick is a smoke run of
+# the same (a couple of minutes) that prints the table and writes nothing.
+.PHONY: bench bench-quick
+bench: deps-go deps-mariadb deps-bench ## all benchmarks; rewrites BENCHMARKS.md (about 15 min)
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+	$(GO) run ./tools/bench -o BENCHMARKS.md
+
+bench-quick: deps-go deps-mariadb deps-bench ## smoke run of the end-to-end benchmarks (writes nothing)
+	$(GO) run ./tools/bench -quick
+
+# soak: the long fault runs behind RELIABILITY.md (a fast subset of each runs in make test).
+# Each part is its own target; SOAK_TIMEOUT bounds each go test run.
+SOAK_TIMEOUT ?= 60m
+.PHONY: soak soak-kill soak-faults soak-events soak-fuzz
+soak: soak-kill soak-faults soak-events soak-fuzz ## long fault runs: killed cutovers, hung/restarted servers, event chaos, fuzzing (RELIABILITY.md)
+
+# soak-kill: the real CLI killed (SIGKILL) at kill points chosen at random until
+# SOAK_KILL_CUTOVERS (default 100) cutovers were killed, on one pair rolled back and
+# forth under an application write load, each run again to completion (SOAK_SEED repeats
+# a run); then the rollback and configure bootstraps killed at every kill point, each on a
+# fresh deployment. One line per run, one figures line each (reliability/kill.md).
+soak-kill: deps ## kill switchback at every kill point: >= 100 killed cutovers under load, then the bootstraps
+	$(GO) test -tags 'integration soak' -count=1 -p 1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoakKill' ./cmd/switchback/ ./functions/
+
+# soak-faults: server faults on real servers (reliability/faults.md): production hung (SIGSTOP)
+# or restarted (crash, clean) at every cutover point, restarted after every configure step, the
+# rollback target restarted while it replicates, the replication connection cut, status on a hung
+# server; each repeated SOAK_FAULT_ROUNDS times (default 3). One go test run per family, each
+# bounded by SOAK_TIMEOUT; every run logs a FAULT TALLY.
+SOAK_FAULT_TESTS := ProductionHung ProductionHungBeyondAbort FenceInFlight ProductionRestartedDuringCutover \
+	ProductionRestartedDuringConfigure RollbackTargetRestart ReplicationConnectionCut StatusOnHungServer
+soak-faults: deps ## hung and restarted servers, a cut replication connection: every cutover point x each fault, repeated
+	@for t in $(SOAK_FAULT_TESTS); do \
+		echo "==> TestSoakFaults$$t"; \
+		$(GO) test -tags 'integration soak' -count=1 -v -timeout $(SOAK_TIMEOUT) -run "^TestSoakFaults$$t\$$" ./shared/replication/ || exit 1; \
+	done
+
+# soak-events: SOAK_EVENTS_SEQUENCES (default 120) randomized event sequences from
+# SOAK_EVENTS_SEED (random when unset; printed, to rerun a failure) and the races, through the
+# real capture/reconcile/configure bootstraps (reliability/events.md). Ends with a figures line.
+soak-events: deps
+	@log=$$(mktemp); \
+	$(GO) test -tags 'integration soak' -run '^TestSoakEvents$$' -count=1 -v -timeout $(SOAK_TIMEOUT) ./functions/ >$$log 2>&1; \
+	status=$$?; \
+	if [ $$status -eq 0 ]; then grep -E '^(soak-events|ok )' $$log; else cat $$log; fi; \
+	rm -f $$log; exit $$status
+
+# soak-fuzz: every input decoder's fuzz target for FUZZTIME each (default 60s), one
+# `go test -fuzz` run per package and target (reliability/input-and-secrets.md). Seed
+# corpora are committed under each package's testdata/fuzz/<target>/; new crashers land
+# there too, and then fail `make test` until fixed.
+FUZZ_TARGETS := \
+	./shared/rdsevent:FuzzDecode \
+	./shared/rdsevent:FuzzDecodeEnvelope \
+	./shared/rdsevent:FuzzParseMessage \
+	./shared/orchestrate:FuzzDecodeRollbackRequest \
+	./shared/orchestrate:FuzzDecodeTeardownRequest \
+	./shared/orchestrate:FuzzConfigureRequest \
+	./shared/orchestrate:FuzzCapture \
+	./shared/preflight:FuzzHandle \
+	./cmd/switchback:FuzzExplainEvent
+soak-fuzz: deps-go ## fuzz every input decoder (event, payloads, explain-event) for FUZZTIME each (default 60s)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "==> $$fn ($$pkg) for $${FUZZTIME:-60s}"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $${FUZZTIME:-60s} -timeout $(SOAK_TIMEOUT) $$pkg || exit 1; \
+	done
 
 .PHONY: fuzz
 fuzz: deps-go ## fuzz the RDS event decoder for FUZZTIME (default 30s)

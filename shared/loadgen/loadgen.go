@@ -84,6 +84,34 @@ type Options struct {
 	// FirstID is the first id written; default 1. Ids then increase by one
 	// per attempted write, across all workers and re-pointings.
 	FirstID int64
+	// Timeline records every attempted write, with its outcome, the pool
+	// it went to and when it was sent and answered, in Result.Writes (and
+	// Writer.WritesSince). Off by default: it costs memory per write.
+	Timeline bool
+}
+
+// Outcome is how one write ended.
+type Outcome string
+
+// Write outcomes.
+const (
+	OutcomeAcknowledged Outcome = "acknowledged"
+	OutcomeRejected     Outcome = "rejected"
+	OutcomeFailed       Outcome = "failed"
+)
+
+// Write is one attempted write, as recorded with Options.Timeline.
+type Write struct {
+	ID     int64 `json:"id"`
+	Worker int   `json:"worker"`
+	// Target is the pool target() returned for this write: which server
+	// the write went to.
+	Target  *sql.DB   `json:"-"`
+	Outcome Outcome   `json:"outcome"`
+	Sent    time.Time `json:"sent"`
+	// Done is when the answer (or error) arrived: for an acknowledged
+	// write, when the application learnt it was committed.
+	Done time.Time `json:"done"`
 }
 
 // WriteError is a write whose outcome is unknown: it failed with an error
@@ -111,6 +139,9 @@ type Result struct {
 	LastConnectError string
 	// Duration is from Start to the snapshot, or to the last worker's exit.
 	Duration time.Duration
+	// Writes is every attempted write in the order their answers were
+	// recorded; only with Options.Timeline.
+	Writes []Write
 }
 
 // Rate returns acknowledged writes per second over Duration.
@@ -261,8 +292,28 @@ func (w *Writer) copyLocked() Result {
 	r.Acknowledged = slices.Clone(w.res.Acknowledged)
 	r.Rejected = slices.Clone(w.res.Rejected)
 	r.Failed = slices.Clone(w.res.Failed)
+	r.Writes = slices.Clone(w.res.Writes)
 	r.Duration = time.Since(w.start)
 	return r
+}
+
+// WritesSince returns the writes recorded with Options.Timeline from index
+// n of Result.Writes on (nil without Timeline), so that a caller that polls
+// the timeline copies only what is new.
+func (w *Writer) WritesSince(n int) []Write {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	writes := w.res.Writes
+	if w.final != nil {
+		writes = w.final.Writes
+	}
+	if n < 0 {
+		n = 0
+	}
+	if n >= len(writes) {
+		return nil
+	}
+	return slices.Clone(writes[n:])
 }
 
 func (w *Writer) isStopping() bool {
@@ -342,18 +393,30 @@ func (w *Writer) work(ctx context.Context, worker int) {
 			}
 		}
 		id := w.nextID.Add(1)
+		sent := time.Now()
 		_, err := c.stmt.ExecContext(ctx, id, worker, fmt.Sprintf("worker %d write %d", worker, id))
+		wr := Write{ID: id, Worker: worker, Target: db, Sent: sent}
+		if w.opts.Timeline {
+			wr.Done = time.Now()
+		}
 		switch errno := mysqlErrno(err); {
 		case err == nil:
-			w.record(func(r *Result) { r.Acknowledged = append(r.Acknowledged, id) })
+			w.record(func(r *Result) {
+				r.Acknowledged = append(r.Acknowledged, id)
+				w.timeline(r, wr, OutcomeAcknowledged)
+			})
 		case IsReadOnly(err):
-			w.record(func(r *Result) { r.Rejected = append(r.Rejected, id) })
+			w.record(func(r *Result) {
+				r.Rejected = append(r.Rejected, id)
+				w.timeline(r, wr, OutcomeRejected)
+			})
 			if !w.pause(ctx, rejectBackoff) {
 				return
 			}
 		default:
 			w.record(func(r *Result) {
 				r.Failed = append(r.Failed, WriteError{ID: id, Errno: errno, Message: err.Error()})
+				w.timeline(r, wr, OutcomeFailed)
 			})
 			// The connection may be broken: take a fresh one.
 			c.close()
@@ -376,6 +439,15 @@ func (c *workerConn) open(ctx context.Context, db *sql.DB, insert string) error 
 	}
 	*c = workerConn{db: db, conn: conn, stmt: stmt}
 	return nil
+}
+
+// timeline appends wr with outcome o to r.Writes when Options.Timeline is
+// on. It runs under w.mu (inside record).
+func (w *Writer) timeline(r *Result, wr Write, o Outcome) {
+	if w.opts.Timeline {
+		wr.Outcome = o
+		r.Writes = append(r.Writes, wr)
+	}
 }
 
 func (w *Writer) record(f func(*Result)) {

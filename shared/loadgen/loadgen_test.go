@@ -194,6 +194,65 @@ func TestWriterClassifiesAndRepoints(t *testing.T) {
 	}
 }
 
+// TestWriterTimeline checks Options.Timeline: every attempted write is in
+// Result.Writes once, with its outcome, the pool it went to and Sent ≤
+// Done; WritesSince returns the tail; without Timeline nothing is kept.
+func TestWriterTimeline(t *testing.T) {
+	a := newFakeServer("a")
+	b := newFakeServer("b")
+	var cur atomic.Pointer[sql.DB]
+	cur.Store(a.db)
+	w := Start(t.Context(), cur.Load, Options{Workers: 2, Table: "t", Timeline: true})
+	waitFor(t, func() bool { return w.Counts().Acknowledged >= 20 })
+	a.setExec(func(int64) error { return &mysql.MySQLError{Number: 1290, Message: "read-only"} })
+	waitFor(t, func() bool { return w.Counts().Rejected >= 5 })
+	cur.Store(b.db)
+	n := w.Counts().Acknowledged
+	waitFor(t, func() bool { return w.Counts().Acknowledged >= n+20 })
+	r := w.Stop()
+
+	if len(r.Writes) != r.Attempted() {
+		t.Fatalf("%d writes in the timeline; %d attempted", len(r.Writes), r.Attempted())
+	}
+	byOutcome := map[Outcome]int{}
+	seen := map[int64]bool{}
+	for _, wr := range r.Writes {
+		if seen[wr.ID] {
+			t.Fatalf("id %d twice in the timeline", wr.ID)
+		}
+		seen[wr.ID] = true
+		byOutcome[wr.Outcome]++
+		if wr.Done.Before(wr.Sent) || wr.Sent.IsZero() {
+			t.Errorf("write %d: sent %v, done %v", wr.ID, wr.Sent, wr.Done)
+		}
+		if wr.Outcome == OutcomeRejected && wr.Target != a.db {
+			t.Errorf("rejected write %d went to another pool than a's", wr.ID)
+		}
+		if wr.Worker < 1 || wr.Worker > 2 {
+			t.Errorf("write %d: worker %d", wr.ID, wr.Worker)
+		}
+	}
+	if byOutcome[OutcomeAcknowledged] != len(r.Acknowledged) || byOutcome[OutcomeRejected] != len(r.Rejected) {
+		t.Errorf("timeline outcomes %v; result %d acknowledged, %d rejected", byOutcome, len(r.Acknowledged), len(r.Rejected))
+	}
+	last := r.Writes[len(r.Writes)-1]
+	if last.Target != b.db || last.Outcome != OutcomeAcknowledged {
+		t.Errorf("last write %+v; want acknowledged by b", last)
+	}
+	if tail := w.WritesSince(len(r.Writes) - 3); len(tail) != 3 || tail[2].ID != last.ID {
+		t.Errorf("WritesSince(len-3) = %d writes", len(tail))
+	}
+	if w.WritesSince(len(r.Writes)) != nil {
+		t.Error("WritesSince(len) is not empty")
+	}
+
+	plain := Start(t.Context(), func() *sql.DB { return a.db }, Options{Workers: 1, Table: "t"})
+	waitFor(t, func() bool { return plain.Counts().Rejected >= 3 })
+	if r := plain.Stop(); len(r.Writes) != 0 {
+		t.Errorf("without Timeline %d writes were kept", len(r.Writes))
+	}
+}
+
 func TestWriterRate(t *testing.T) {
 	s := newFakeServer("paced")
 	w := Start(t.Context(), func() *sql.DB { return s.db }, Options{Workers: 4, Rate: 200, Table: "t"})
