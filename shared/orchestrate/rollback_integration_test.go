@@ -169,7 +169,9 @@ func TestIntegrationRollbackExecuteRepointResume(t *testing.T) {
 	w.ConfigureNow()
 	green, blue := w.AddApp()
 	ctx := t.Context()
-	load := loadgen.Start(ctx, func() *sql.DB { return green }, loadgen.Options{Workers: 4})
+	// Paced: an unthrottled load on 2 shared cores can leave the rollback
+	// target seconds behind, and the gate then (rightly) refuses to fence.
+	load := loadgen.Start(ctx, func() *sql.DB { return green }, loadgen.Options{Workers: 4, Rate: 1000})
 	deadline := time.Now().Add(10 * time.Second)
 	for load.Counts().Acknowledged < 200 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling the load's progress, bounded by the deadline
