@@ -166,7 +166,7 @@ soak-fuzz: deps-go ## fuzz every input decoder (event, payloads, explain-event) 
 
 .PHONY: fuzz
 fuzz: deps-go ## fuzz the RDS event decoder for FUZZTIME (default 30s)
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-30s} ./shared/rdsevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./shared/rdsevent/
 
 .PHONY: demo
 demo: deps build ## the main job, locally: see README

@@ -91,6 +91,7 @@ func runConfigure(ctx context.Context, env *cliEnv, args []string) error {
 		ReplicationPassword: env.getenv(envReplicationPassword),
 		RetentionHours:      *retention,
 		WaitTimeout:         *wait,
+		Hook:                env.hook,
 	}
 	if pf.output == outputText {
 		fmt.Fprintf(env.stdout, "Configuring reverse replication %s → %s (%s → %s)\n", prod.Addr, rb.Addr, prod.Dialect, rb.Dialect)

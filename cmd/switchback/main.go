@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/switchback/switchback/shared/killpoint"
 )
 
 // command is one switchback subcommand.
@@ -30,6 +32,9 @@ type cliEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// hook is the engine's kill-point hook (shared/killpoint: set from
+	// SWITCHBACK_KILL_AT, a test hook); nil does nothing.
+	hook func(point string)
 }
 
 // errUsage marks an error caused by how the command was called; it exits 2.
@@ -55,8 +60,15 @@ func commands() []command {
 }
 
 func main() {
+	// A test hook, read once: SWITCHBACK_KILL_AT=<point>[#<n>] kills the
+	// process at that kill point (see shared/killpoint).
+	hook, err := killpoint.FromEnv()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "switchback: %v\n", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	code := run(ctx, os.Args[1:], &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, hook: hook})
 	stop()
 	os.Exit(code)
 }

@@ -144,7 +144,7 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 	defer closeBoth()
 	req := replication.RollbackRequest{
 		Production: prod, Rollback: rb, Execute: *execute, MaxLag: *maxLag, CatchupTimeout: *catchup,
-		MaxWriteDowntime: *maxDowntime,
+		MaxWriteDowntime: *maxDowntime, Hook: env.hook,
 	}
 	switch {
 	case *killPrivileged:

@@ -183,6 +183,7 @@ func cliOrchestrator(ctx context.Context, env *cliEnv, table string) (*orchestra
 			Clusters: repoint.NewClusters(rds.NewFromConfig(awsCfg)),
 		},
 		Settings: orchestrate.Settings{Lease: cfg.Lease, MaxLag: cfg.MaxLag},
+		Hook:     env.hook,
 	}
 	if topicSet {
 		o.Notifier = awsclients.NewNotifier(sns.NewFromConfig(awsCfg), cfg.TopicARN)

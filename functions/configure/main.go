@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchback/switchback/functions/internal/wire"
 	"github.com/switchback/switchback/shared/dynamostate"
+	"github.com/switchback/switchback/shared/killpoint"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
 )
@@ -20,6 +21,11 @@ import (
 func main() {
 	rt, err := wire.Load(context.Background(), "configure", lambdaenv.Needs{Database: true})
 	if err != nil {
+		wire.Fail("configure", err)
+	}
+	// A test hook, read once: SWITCHBACK_KILL_AT=<point>[#<n>] kills the
+	// process at that kill point (see shared/killpoint); unset, nothing.
+	if rt.Orchestrator.Hook, err = killpoint.FromEnv(); err != nil {
 		wire.Fail("configure", err)
 	}
 	// The state store.

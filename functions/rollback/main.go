@@ -33,6 +33,7 @@ import (
 
 	"github.com/switchback/switchback/functions/internal/wire"
 	"github.com/switchback/switchback/shared/dynamostate"
+	"github.com/switchback/switchback/shared/killpoint"
 	"github.com/switchback/switchback/shared/lambdaenv"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/repoint"
@@ -41,6 +42,11 @@ import (
 func main() {
 	rt, err := wire.Load(context.Background(), "rollback", lambdaenv.Needs{Database: true})
 	if err != nil {
+		wire.Fail("rollback", err)
+	}
+	// A test hook, read once: SWITCHBACK_KILL_AT=<point>[#<n>] kills the
+	// process at that kill point (see shared/killpoint); unset, nothing.
+	if rt.Orchestrator.Hook, err = killpoint.FromEnv(); err != nil {
 		wire.Fail("rollback", err)
 	}
 	// The state store, and re-pointing after a rollback (Route 53, the

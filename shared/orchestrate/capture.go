@@ -185,7 +185,9 @@ func (o *Orchestrator) recordCoordinates(ctx context.Context, id string, c Coord
 		}
 		cc := c
 		r.Coords = &cc
-		if r.Phase == "" || r.Phase == PhaseUnmatched {
+		// A new record comes from upsert as capturing: an unmatched one
+		// must say unmatched.
+		if r.Phase == "" || r.Phase == PhaseUnmatched || phase == PhaseUnmatched {
 			r.Phase = phase
 		}
 		return nil

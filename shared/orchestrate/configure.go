@@ -256,6 +256,7 @@ func (o *Orchestrator) configure(ctx context.Context, rec Record, step func(repl
 		RetentionHours:      o.Settings.ConfigureRetentionHours(),
 		WaitTimeout:         wait,
 		OnStep:              step,
+		Hook:                o.Hook,
 	})
 	if err != nil {
 		return "", err

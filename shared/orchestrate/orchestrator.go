@@ -92,6 +92,10 @@ type Orchestrator struct {
 	Settings Settings
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Hook is passed to the engine's requests (RollbackRequest.Hook,
+	// ConfigureRequest.Hook): a test hook called at every kill point; nil
+	// does nothing.
+	Hook func(point string)
 }
 
 func (o *Orchestrator) now() time.Time {

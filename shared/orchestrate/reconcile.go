@@ -109,8 +109,11 @@ func (o *Orchestrator) reconcileOne(ctx context.Context, d Deployment) (Reconcil
 	}
 	if rec, err = o.upsert(ctx, d.ID, func(r *Record) error {
 		applyDeployment(r, d)
-		if r.Phase == PhaseConfiguring {
-			r.Phase = PhaseCapturing // its configure run stalled: ask again
+		// Its configure run stalled: ask again. Judged on the record as it
+		// is now, not as read above: a capture may have created it and
+		// asked for configure meanwhile (or a run taken its lease).
+		if r.Phase == PhaseConfiguring && o.stalled(*r) {
+			r.Phase = PhaseCapturing
 		}
 		return nil
 	}); err != nil {

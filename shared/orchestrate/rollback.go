@@ -395,7 +395,7 @@ func (r *rollbackRun) engineRequest(ctx context.Context, p *pair, execute bool) 
 	er := replication.RollbackRequest{
 		Production: p.prod, Rollback: p.rb, ProductionFence: p.prodFence, RollbackFence: p.rbFence,
 		Execute: execute, MaxLag: r.o.rollbackMaxLag(r.req), CatchupTimeout: r.req.catchupTimeout(),
-		MaxWriteDowntime: r.req.maxWriteDowntime(), PrivilegedWriters: priv,
+		MaxWriteDowntime: r.req.maxWriteDowntime(), PrivilegedWriters: priv, Hook: r.o.Hook,
 		OnProgress: func(line string) {
 			r.o.log().Info("rollback progress", "deployment", r.req.Deployment, "progress", line)
 		},

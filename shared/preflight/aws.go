@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,6 +107,21 @@ func (a AWS) Handle(ctx context.Context, payload []byte) (Outcome, error) {
 			return Outcome{Action: "ignored", Trigger: out.Trigger, Deployment: fact.Deployment, Reason: err.Error()}, nil
 		}
 		return out, err
+	}
+	// Exact names, no null: encoding/json alone would read "Fix": true as
+	// "fix": true (a retention change the payload does not ask for), and
+	// "fix": null as no fix.
+	for _, k := range slices.Sorted(maps.Keys(probe)) {
+		v := probe[k]
+		kind, known := map[string]string{"deployment": "a string", "source": "a string", "fix": "true or false"}[k]
+		switch {
+		case !known:
+			return Outcome{Action: "ignored", Trigger: "manual", Reason: fmt.Sprintf("unknown field %q", k)},
+				fmt.Errorf(`%w: unknown field %q (want {"deployment": "bgd-…"} or {"source": "<blue cluster id>"}, optionally "fix": true; names are case-sensitive)`, ErrBadRequest, k)
+		case string(bytes.TrimSpace(v)) == "null":
+			return Outcome{Action: "ignored", Trigger: "manual", Reason: fmt.Sprintf("%q is null", k)},
+				fmt.Errorf(`%w: %q must be %s, not null`, ErrBadRequest, k, kind)
+		}
 	}
 	var req Request
 	dec := json.NewDecoder(bytes.NewReader(payload))

@@ -60,6 +60,11 @@ type ConfigureRequest struct {
 	// replication starts; 0 means DefaultParallelWorkers, negative leaves
 	// the target's settings as they are.
 	ParallelWorkers int
+	// Hook, when set, is called with the point's name at every kill point
+	// (KillPoints): before and after each step, and on each pass of the
+	// wait for the replication threads. It is a test hook
+	// (shared/killpoint kills the process there); nil does nothing.
+	Hook func(point string)
 
 	// held is the pair lock of a Rollback that runs Configure for its
 	// reverse path; Configure then takes none of its own.
@@ -221,6 +226,7 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 	}
 	res.Source = fmt.Sprintf("%s:%d", req.SourceHost, req.SourcePort)
 	if req.held == nil {
+		callHook(req.Hook, "configure/lock:before")
 		lock, err := lockPair(ctx, req.Production, req.Rollback, req.LockWait)
 		if err != nil {
 			res.Outcome, res.Reason = OutcomeRefused, strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
@@ -232,9 +238,11 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 		}
 		defer lock.release()
 		req.held = lock
+		callHook(req.Hook, "configure/lock:held")
 	}
 	c := &configurer{req: req, runner: stepRunner{onStep: req.OnStep}}
 
+	callHook(req.Hook, "configure/check-target:before")
 	err := c.runner.run(ctx, "check rollback target", c.preflight)
 	if err != nil {
 		res.Steps = c.runner.steps
@@ -245,21 +253,28 @@ func Configure(ctx context.Context, req ConfigureRequest) (ConfigureResult, erro
 		res.Outcome, res.Reason = OutcomeFailed, err.Error()
 		return res, err
 	}
+	callHook(req.Hook, "configure/check-target:after")
 	steps := []struct {
-		name string
-		fn   func(context.Context) (StepOutcome, string, error)
+		name   string
+		fn     func(context.Context) (StepOutcome, string, error)
+		points [2]string // the kill points before and after it
 	}{
-		{"fence rollback target read-only", c.fence},
-		{"ensure replication user on production", c.ensureUser},
-		{"ensure binlog retention on production", c.ensureRetention},
-		{"ensure heartbeat schema on production", c.ensureSchema},
-		{"record rollback target's own transactions", c.recordBaseline},
-		{"ensure parallel apply on rollback target", c.ensureParallel},
-		{"set source and start replication", c.setSource},
-		{"wait for replication threads", c.waitRunning},
+		{"fence rollback target read-only", c.fence, [2]string{"configure/fence-target:before", "configure/fence-target:after"}},
+		{"ensure replication user on production", c.ensureUser, [2]string{"configure/ensure-user:before", "configure/ensure-user:after"}},
+		{"ensure binlog retention on production", c.ensureRetention, [2]string{"configure/ensure-retention:before", "configure/ensure-retention:after"}},
+		{"ensure heartbeat schema on production", c.ensureSchema, [2]string{"configure/ensure-schema:before", "configure/ensure-schema:after"}},
+		{"record rollback target's own transactions", c.recordBaseline, [2]string{"configure/record-baseline:before", "configure/record-baseline:after"}},
+		{"ensure parallel apply on rollback target", c.ensureParallel, [2]string{"configure/ensure-parallel:before", "configure/ensure-parallel:after"}},
+		{"set source and start replication", c.setSource, [2]string{"configure/set-source:before", "configure/set-source:after"}},
+		{"wait for replication threads", c.waitRunning, [2]string{"configure/wait-threads:before", "configure/wait-threads:after"}},
 	}
 	for i, s := range steps {
-		if err := c.runner.run(ctx, s.name, s.fn); err != nil {
+		callHook(req.Hook, s.points[0])
+		err := c.runner.run(ctx, s.name, s.fn)
+		if err == nil {
+			callHook(req.Hook, s.points[1])
+		}
+		if err != nil {
 			for _, rest := range steps[i+1:] {
 				c.runner.add(Step{Name: rest.name, Outcome: StepSkipped})
 			}
@@ -793,13 +808,14 @@ func (c *configurer) waitRunning(ctx context.Context) (StepOutcome, string, erro
 	defer tick.Stop()
 	var rs ReplicaStatus
 	for {
+		callHook(c.req.Hook, "configure/wait-threads:wait")
 		var err error
 		rs, err = c.req.Rollback.ReplicaStatus(ctx)
 		if err != nil && ctx.Err() == nil {
 			return "", "", err
 		}
 		if err == nil {
-			if rerr := replicationError(rs); rerr != nil {
+			if rerr := replicationError(rs); rerr != nil && !c.reconnecting(rs) {
 				return "", "", rerr
 			}
 			if rs.IOThreadRunning && rs.SQLThreadRunning {
@@ -808,6 +824,9 @@ func (c *configurer) waitRunning(ctx context.Context) (StepOutcome, string, erro
 		}
 		select {
 		case <-ctx.Done():
+			if rerr := replicationError(rs); rerr != nil {
+				return "", "", rerr
+			}
 			return "", "", fmt.Errorf("replication threads not running after %s (IO %q, SQL %q)", c.req.WaitTimeout, rs.IORunning, rs.SQLRunning)
 		case <-tick.C:
 		}
@@ -815,11 +834,27 @@ func (c *configurer) waitRunning(ctx context.Context) (StepOutcome, string, erro
 	if !fresh {
 		return StepAlreadyDone, "IO and SQL threads running, " + describeLag(rs.SecondsBehind), nil
 	}
+	callHook(c.req.Hook, "configure/wait-threads:probe")
 	lag, err := probe(ctx, c.req.Production, c.req.Rollback, time.Until(deadlineOf(ctx)), c.req.held.on(c.req.Production), checkErrors)
 	if err != nil {
 		return "", "", err
 	}
 	return StepDone, fmt.Sprintf("IO and SQL threads running; a heartbeat written on production arrived in %d ms", lag.Milliseconds()), nil
+}
+
+// reconnecting reports whether the IO thread is retrying a connection to
+// production that it lost or could not make (production restarted, or the
+// network dropped it): it connected before (it knows the source's server
+// id), or its source is production's own address. Within the wait that is
+// not a failure; a source never reached elsewhere (a wrong port) still
+// fails at once.
+func (c *configurer) reconnecting(rs ReplicaStatus) bool {
+	if rs.LastSQLErrno != 0 || !strings.EqualFold(rs.IORunning, "Connecting") ||
+		(rs.LastIOErrno != errnoConnectFailed && rs.LastIOErrno != errnoLostConnection) {
+		return false
+	}
+	host, port := c.req.Production.HostPort()
+	return rs.SourceServerID != 0 || (rs.SourcePort == port && sameHost(rs.SourceHost, host))
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -23,6 +23,11 @@ import (
 const coordinatesAdvice = "correct coordinates come from the switchover's coordinates event " +
 	"(switchback explain-event); never guess or adjust them"
 
+// purgedAdvice explains a start file production no longer has.
+const purgedAdvice = "production's binlog retention (binlog_expire_logs_seconds; on Aurora, 'binlog retention hours') was shorter than the time from the switchover to configure: " +
+	"the rollback path cannot be built from these coordinates any more; raise the retention before the next switchover (switchback preflight --fix), " +
+	"and build the rollback target afresh from a copy of production if a way back is still needed"
+
 // MaxBinlogPosition returns the largest binlog position d can hold as
 // replication start coordinates. MariaDB's CHANGE MASTER TO keeps
 // MASTER_LOG_POS in 32 bits and silently truncates a larger value (it
@@ -210,8 +215,8 @@ func locateStart(p BinlogPosition, files []BinlogFile) (size uint64, done bool, 
 	}
 	i := slices.IndexFunc(files, func(f BinlogFile) bool { return f.Name == p.File })
 	if i < 0 {
-		return 0, false, "", fmt.Errorf("%w: binlog file %s (of start coordinates %s) is not on production, which has %s … %s: it was purged, or the coordinates are not production's; %s",
-			ErrRefused, p.File, p, files[0].Name, files[len(files)-1].Name, coordinatesAdvice)
+		return 0, false, "", fmt.Errorf("%w: binlog file %s (of start coordinates %s) is not on production, which has %s … %s: it was purged, or the coordinates are not production's; %s; %s",
+			ErrRefused, p.File, p, files[0].Name, files[len(files)-1].Name, purgedAdvice, coordinatesAdvice)
 	}
 	f := files[i]
 	last := i == len(files)-1
@@ -243,8 +248,8 @@ func locateStart(p BinlogPosition, files []BinlogFile) (size uint64, done bool, 
 func judgeStartEvent(d Dialect, p BinlogPosition, size uint64, events []BinlogEvent, eventsErr string) (string, error) {
 	if eventsErr != "" {
 		if strings.Contains(eventsErr, "Could not find target log") {
-			return "", fmt.Errorf("%w: binlog file %s (of start coordinates %s) is not on production any more (production said: %s): it was purged; %s",
-				ErrRefused, p.File, p, eventsErr, coordinatesAdvice)
+			return "", fmt.Errorf("%w: binlog file %s (of start coordinates %s) is not on production any more (production said: %s): it was purged; %s; %s",
+				ErrRefused, p.File, p, eventsErr, purgedAdvice, coordinatesAdvice)
 		}
 		return "", fmt.Errorf("%w: binlog position %s is not the start of an event: production cannot read an event there (production said: %s), so it is in the middle of one and replication would start from garbage; %s",
 			ErrRefused, p, eventsErr, coordinatesAdvice)

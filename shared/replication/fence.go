@@ -18,7 +18,9 @@ type Fencer interface {
 	// SetReadOnly turns the fence on or off and returns once the server
 	// reports the new state. Turning it to the state it is already in is a
 	// no-op. When ctx ends first, the request is withdrawn (the statement
-	// killed) so it cannot take effect later.
+	// killed) so it cannot take effect later; the SQL fencer's error wraps
+	// a *pendingStatementError when the server stopped answering before
+	// the withdrawal could be confirmed.
 	SetReadOnly(ctx context.Context, on bool) error
 	// ReadOnly reports whether the fence is on.
 	ReadOnly(ctx context.Context) (bool, error)
@@ -86,17 +88,32 @@ func (f SQLFencer) ReadOnly(ctx context.Context) (bool, error) {
 	return v.Valid && (v.String == "1" || v.String == "ON"), nil
 }
 
+// killConfirmWait bounds how long execKillable waits for its KILL QUERY to
+// be answered and the statement to end (a variable: tests shorten it).
+var killConfirmWait = 10 * time.Second
+
 // execKillable runs st on a dedicated connection. If ctx ends before the
 // server answers, the statement is killed (KILL QUERY) and waited for, so a
 // statement blocked on a lock — SET GLOBAL read_only waits for the global
-// read lock — cannot take effect after its caller gave up.
+// read lock — cannot take effect after its caller gave up. A server that
+// answers neither within killConfirmWait (it hangs) may still carry the
+// statement out when it answers again: execKillable then returns a
+// *pendingStatementError saying how to end it and when it has ended,
+// instead of waiting for the server for ever.
 func (s *Server) execKillable(ctx context.Context, st Statement) error {
 	bg := context.WithoutCancel(ctx)
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.stmtError(st, err)
 	}
-	defer conn.Close()
+	// Closing a connection waits for the statement running on it: when the
+	// server stops answering, it is closed once the statement ends.
+	closeConn := true
+	defer func() {
+		if closeConn {
+			conn.Close()
+		}
+	}()
 	var id int64
 	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 		return s.stmtError(st, err)
@@ -114,7 +131,7 @@ func (s *Server) execKillable(ctx context.Context, st Statement) error {
 		return nil
 	case <-ctx.Done():
 	}
-	killCtx, cancel := context.WithTimeout(bg, 10*time.Second)
+	killCtx, cancel := context.WithTimeout(bg, killConfirmWait)
 	defer cancel()
 	_, killErr := s.db.ExecContext(killCtx, fmt.Sprintf("KILL QUERY %d", id))
 	select {
@@ -124,7 +141,34 @@ func (s *Server) execKillable(ctx context.Context, st Statement) error {
 			return nil
 		}
 	case <-killCtx.Done():
-		return s.stmtError(st, fmt.Errorf("%w; and the statement could not be confirmed killed (%v): check the server", ctx.Err(), killErr))
+		// The server does not answer (it hangs): the statement may still
+		// take effect when it does. Say so, with what ends it.
+		ended := make(chan struct{})
+		go func() {
+			<-done
+			conn.Close()
+			close(ended)
+		}()
+		closeConn = false
+		return &pendingStatementError{
+			err:    s.stmtError(st, fmt.Errorf("%w; and the statement could not be confirmed killed (%v): it may still take effect when the server answers", ctx.Err(), killErr)),
+			connID: id,
+			ended:  ended,
+		}
 	}
 	return s.stmtError(st, ctx.Err())
 }
+
+// pendingStatementError is a killable statement the server neither
+// carried out nor confirmed killed within killConfirmWait: the server
+// stopped answering, and the statement may still take effect when it
+// answers again. ended is closed once the statement has ended, either way
+// (or its connection broke); killing connection connID ends it.
+type pendingStatementError struct {
+	err    error
+	connID int64
+	ended  <-chan struct{}
+}
+
+func (e *pendingStatementError) Error() string { return e.err.Error() }
+func (e *pendingStatementError) Unwrap() error { return e.err }

@@ -38,6 +38,9 @@ type ObserveRequest struct {
 	// warning says rollback --execute would wait; 0 means
 	// DefaultMaxWriteDowntime.
 	MaxWriteDowntime time.Duration
+
+	// readTimeout, in tests, replaces observeReadTimeout.
+	readTimeout time.Duration
 }
 
 // Observation is the state of reverse replication at one moment and the
@@ -89,6 +92,13 @@ func Observe(ctx context.Context, req ObserveRequest) (Observation, error) {
 	if req.MaxWriteDowntime == 0 {
 		req.MaxWriteDowntime = DefaultMaxWriteDowntime
 	}
+	// A hung server answers nothing: bound the whole observation.
+	wait := observeReadTimeout
+	if req.readTimeout > 0 {
+		wait = req.readTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.ProbeTimeout+req.PredictionWindow+wait)
+	defer cancel()
 	var o Observation
 	o.Reasons, o.Warnings = []string{}, []string{}
 	notReady := func(format string, args ...any) { o.Reasons = append(o.Reasons, fmt.Sprintf(format, args...)) }
@@ -211,6 +221,11 @@ func hintSuffix(errno int, msg string) string {
 	}
 	return ""
 }
+
+// observeReadTimeout is how long Observe waits for the servers' answers,
+// on top of its probe and prediction window: a server that does not answer
+// (hung, or a network that drops packets) makes it fail, not hang.
+const observeReadTimeout = 10 * time.Second
 
 // errProbeTimeout is the probe's token not reaching the rollback target in time.
 var errProbeTimeout = errors.New("probe timed out")

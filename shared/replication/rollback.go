@@ -87,6 +87,11 @@ type RollbackRequest struct {
 	// LockWait bounds the wait for another switchback run's lock on either
 	// server; 0 means DefaultLockWait. A cutover holds it from start to end.
 	LockWait time.Duration
+	// Hook, when set, is called with the point's name at every kill point
+	// (KillPoints): before and after each step, and on each pass of every
+	// wait. It is a test hook (shared/killpoint kills the process there);
+	// nil does nothing. Reverse's Configure gets it too.
+	Hook func(point string)
 
 	// crashAfter, in tests, makes Rollback return right after the named step
 	// without any cleanup, as if the process had been killed there.
@@ -96,6 +101,8 @@ type RollbackRequest struct {
 	beforeFence func()
 	// afterStep, in tests, runs after each execute step that succeeds.
 	afterStep func(name string)
+	// abortTimeout, in tests, replaces abortPatience.
+	abortTimeout time.Duration
 }
 
 // ReverseOptions configures the roll-forward replication that --reverse
@@ -158,6 +165,7 @@ const (
 	stepAbortUnfence  = "abort: unfence production"
 	stepAbortRestart  = "abort: restart replication on rollback target"
 	stepRestartEvents = "restart event scheduler on production"
+	stepRefenceOld    = "fence the old production again"
 )
 
 // phase is where a cutover stands, read from the servers' own state, so
@@ -223,6 +231,10 @@ type roller struct {
 	target               BinlogPosition // production's settled position
 	rollbackAtPromo      BinlogPosition // rollback target's own position when promoted
 	noPositionWait       bool           // the rollback target has no usable MASTER_POS_WAIT/SOURCE_POS_WAIT
+	// pendingFence is production's fence statement when production stopped
+	// answering before it was carried out or killed: it may still take
+	// effect, so an abort ends it before it unfences production.
+	pendingFence *pendingStatementError
 }
 
 // errCrashed is the test hook's simulated kill.
@@ -288,6 +300,9 @@ func (r *roller) lockAndRun(ctx context.Context) error {
 	if !r.req.Execute {
 		wait = 0
 	}
+	if r.req.Execute {
+		r.at("rollback/lock:before")
+	}
 	lock, err := lockPair(ctx, r.req.Production, r.req.Rollback, wait)
 	if err != nil {
 		reason := trimRefused(err)
@@ -301,7 +316,50 @@ func (r *roller) lockAndRun(ctx context.Context) error {
 	}
 	defer lock.release()
 	r.lock = lock
+	if r.req.Execute {
+		r.at("rollback/lock:held")
+	}
 	return r.run(ctx)
+}
+
+// at calls the request's Hook at a kill point.
+func (r *roller) at(point string) { callHook(r.req.Hook, point) }
+
+// stepPoints are the kill points before and after each step.
+var stepPoints = map[string][2]string{
+	stepPreconditions: {"rollback/preconditions:before", "rollback/preconditions:after"},
+	stepStopEvents:    {"rollback/stop-events:before", "rollback/stop-events:after"},
+	stepFenceProd:     {"rollback/fence:before", "rollback/fence:after"},
+	stepKillSessions:  {"rollback/kill-sessions:before", "rollback/kill-sessions:after"},
+	stepSettle:        {"rollback/settle:before", "rollback/settle:after"},
+	stepCatchup:       {"rollback/catch-up:before", "rollback/catch-up:after"},
+	stepStop:          {"rollback/stop-replication:before", "rollback/stop-replication:after"},
+	stepUnfenceRB:     {"rollback/unfence-target:before", "rollback/unfence-target:after"},
+	stepReset:         {"rollback/reset-source:before", "rollback/reset-source:after"},
+	stepReverse:       {"rollback/reverse:before", "rollback/reverse:after"},
+	stepAbortRefence:  {"rollback/abort-refence:before", "rollback/abort-refence:after"},
+	stepAbortConfirm:  {"rollback/abort-confirm:before", "rollback/abort-confirm:after"},
+	stepAbortUnfence:  {"rollback/abort-unfence:before", "rollback/abort-unfence:after"},
+	stepAbortRestart:  {"rollback/abort-restart:before", "rollback/abort-restart:after"},
+	stepRestartEvents: {"rollback/restart-events:before", "rollback/restart-events:after"},
+	stepRefenceOld:    {"rollback/refence-old:before", "rollback/refence-old:after"},
+}
+
+// runStep runs one execute step through the step runner, calling the Hook
+// at the kill points before it and, when it succeeds, after it (every step
+// has them: TestKillPointsMatchTheCode).
+func (r *roller) runStep(ctx context.Context, name string, fn func(context.Context) (StepOutcome, string, error)) error {
+	pts, ok := stepPoints[name]
+	if ok {
+		r.at(pts[0])
+	}
+	if err := r.runner.run(ctx, name, fn); err != nil {
+		return err
+	}
+	if ok {
+		r.at(pts[1])
+	}
+	return nil
 }
 
 func (r *roller) readState(ctx context.Context) (cutoverState, error) {
@@ -341,7 +399,7 @@ func (r *roller) run(ctx context.Context) error {
 		r.runner.add(Step{Name: stepPreconditions, Outcome: StepFailed, Detail: describeState(st), Error: why})
 		return r.refuse(why)
 	case phaseStart:
-		if err := r.runner.run(ctx, stepPreconditions, func(context.Context) (StepOutcome, string, error) {
+		if err := r.runStep(ctx, stepPreconditions, func(context.Context) (StepOutcome, string, error) {
 			if reason := r.preconditions(ctx, st); reason != "" {
 				return "", "", fmt.Errorf("%w: %s", ErrRefused, reason)
 			}
@@ -472,7 +530,7 @@ func (r *roller) run(ctx context.Context) error {
 
 // step runs one execute step, honouring the test crash hook.
 func (r *roller) step(ctx context.Context, name string, fn func(context.Context) (StepOutcome, string, error)) error {
-	if err := r.runner.run(ctx, name, fn); err != nil {
+	if err := r.runStep(ctx, name, fn); err != nil {
 		return err
 	}
 	if r.req.afterStep != nil {
@@ -603,6 +661,7 @@ func (r *roller) catchUpBeforeFence(ctx context.Context) string {
 	)
 	defer tick.Stop()
 	for {
+		r.at("rollback/predict:wait")
 		p, rs, err := w.sample(ctx)
 		if err != nil && ctx.Err() == nil {
 			return "cannot predict the write downtime: " + err.Error()
@@ -699,6 +758,7 @@ func (r *roller) closeInOnce(ctx context.Context) (time.Duration, string) {
 	wait := r.req.Rollback.Dialect.WaitForPosition(goal.File, goal.Position, r.req.MaxWriteDowntime, r.req.Rollback.Info)
 	var executed BinlogPosition
 	for {
+		r.at("rollback/close-in:wait")
 		rs, err := r.req.Rollback.ReplicaStatus(ctx)
 		if err == nil {
 			if executed = rs.ExecutedPosition(); ComparePositions(executed, goal) >= 0 {
@@ -854,10 +914,14 @@ func (r *roller) fenceProduction(ctx context.Context) (StepOutcome, string, erro
 	if err := r.markCutover(ctx, r.req.Production, cutoverStarted); err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	r.at("rollback/fence:marked")
 	ctx, cancel := context.WithTimeout(ctx, r.req.CatchupTimeout)
 	defer cancel()
 	r.fencedAt = time.Now()
 	if err := r.req.ProductionFence.SetReadOnly(ctx, true); err != nil {
+		if pe := (*pendingStatementError)(nil); errors.As(err, &pe) {
+			r.pendingFence = pe
+		}
 		return "", "", err
 	}
 	return StepDone, "production is read-only: application writes are now rejected", nil
@@ -910,6 +974,7 @@ func (r *roller) catchUp(ctx context.Context) (StepOutcome, string, error) {
 	restarted := false
 	wait := r.req.Rollback.Dialect.WaitForPosition(r.target.File, r.target.Position, rollbackProgressPeriod, r.req.Rollback.Info)
 	for {
+		r.at("rollback/catch-up:wait")
 		rs, err := r.req.Rollback.ReplicaStatus(ctx)
 		if err != nil {
 			return "", "", r.catchupErr(ctx, err)
@@ -1039,6 +1104,7 @@ func (r *roller) unfenceRollback(ctx context.Context) (StepOutcome, string, erro
 	if err := r.req.RollbackFence.SetReadOnly(ctx, false); err != nil {
 		return "", "", err
 	}
+	r.at("rollback/unfence-target:unfenced")
 	r.report.WriteUnavailableMS = time.Since(r.fencedAt).Milliseconds()
 	if err := r.markCutover(ctx, r.req.Rollback, cutoverCompleted); err != nil {
 		return "", "", err
@@ -1117,6 +1183,19 @@ func (r *roller) markedFenceStartOn(ctx context.Context, s *Server) time.Time {
 // fence in the instant between the last check and the promotion: those
 // writes exist only on the old production, and the outcome says so.
 func (r *roller) checkDiverged(ctx context.Context) error {
+	// A restart drops a SQL fence (SET GLOBAL is not kept): an old
+	// production restarted after it was fenced takes writes again. Fence it
+	// again before its position is read for the last time.
+	if on, err := r.req.ProductionFence.ReadOnly(ctx); err == nil && !on {
+		if err := r.runStep(ctx, stepRefenceOld, func(ctx context.Context) (StepOutcome, string, error) {
+			if err := r.req.ProductionFence.SetReadOnly(ctx, true); err != nil {
+				return "", "", err
+			}
+			return StepDone, "the old production was writable again after the promotion (restarted?): it is read-only again", nil
+		}); err != nil {
+			r.report.Reason += "; the old production is writable again (restarted after it was fenced?) and could not be fenced again: fence it by hand"
+		}
+	}
 	pos, err := r.req.Production.BinlogPosition(ctx)
 	if err != nil {
 		r.report.Outcome = OutcomeDiverged
@@ -1175,7 +1254,7 @@ func (r *roller) restoreEventScheduler(ctx context.Context) {
 	if !r.eventsStopped {
 		return
 	}
-	_ = r.runner.run(context.WithoutCancel(ctx), stepRestartEvents, func(ctx context.Context) (StepOutcome, string, error) {
+	_ = r.runStep(context.WithoutCancel(ctx), stepRestartEvents, func(ctx context.Context) (StepOutcome, string, error) {
 		if _, err := r.req.Production.db.ExecContext(ctx, "SET GLOBAL event_scheduler = ON"); err != nil {
 			r.report.Reason += "; production's event scheduler is still OFF: turn it on by hand (SET GLOBAL event_scheduler = ON)"
 			return "", "", err
@@ -1230,7 +1309,7 @@ func (r *roller) configureReverse(ctx context.Context) (StepOutcome, string, err
 		Production: r.req.Rollback, Rollback: r.req.Production, RollbackFence: r.req.ProductionFence,
 		Start: start, SourceHost: o.SourceHost, SourcePort: o.SourcePort,
 		ReplicationUser: o.ReplicationUser, ReplicationPassword: o.ReplicationPassword, WaitTimeout: o.WaitTimeout,
-		held: r.lock,
+		Hook: r.req.Hook, held: r.lock,
 	})
 	if err != nil {
 		return "", "", err
@@ -1319,12 +1398,16 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	if errors.Is(cause, errCrashed) {
 		return cause
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	patience := abortPatience
+	if r.req.abortTimeout > 0 {
+		patience = r.req.abortTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), patience)
 	defer cancel()
 	r.report.Outcome = OutcomeAborted
 	r.report.Reason = trimRefused(cause)
 	if r.rollbackUnfenceTried {
-		err := r.runner.run(ctx, stepAbortRefence, func(ctx context.Context) (StepOutcome, string, error) {
+		err := r.runStep(ctx, stepAbortRefence, func(ctx context.Context) (StepOutcome, string, error) {
 			if err := retry(ctx, func() error { return r.req.RollbackFence.SetReadOnly(ctx, true) }); err != nil {
 				return "", "", err
 			}
@@ -1337,7 +1420,10 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	}
 	// Production is unfenced only once the rollback target is proven not
 	// promoted: read-only, with its replication source still configured.
-	confirmErr := r.runner.run(ctx, stepAbortConfirm, func(ctx context.Context) (StepOutcome, string, error) {
+	confirmErr := r.runStep(ctx, stepAbortConfirm, func(ctx context.Context) (StepOutcome, string, error) {
+		if err := r.endPendingFence(ctx); err != nil {
+			return "", "", err
+		}
 		if err := r.lock.held(ctx); err != nil {
 			return "", "", err
 		}
@@ -1357,11 +1443,15 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 		}
 		return StepDone, "rollback target is read-only and still replicates from production", nil
 	})
+	if confirmErr != nil && r.pendingFence != nil {
+		r.report.Reason += "; production stopped answering while it was being fenced and its fence statement could not be ended, so PRODUCTION MAY BE READ-ONLY when it answers again (the statement may still take effect then): once it answers, run the same command again: it finishes the cutover from a fenced production, or starts afresh from a writable one"
+		return fmt.Errorf("%w: %w; and production's fence statement may still take effect: %w", ErrAborted, cause, confirmErr)
+	}
 	if confirmErr != nil {
 		r.report.Reason += "; the rollback target could not be proven fenced and not promoted, so PRODUCTION WAS LEFT READ-ONLY: check both servers, then unfence the one that should take writes by hand"
 		return fmt.Errorf("%w: %w; and production was left read-only: %w", ErrAborted, cause, confirmErr)
 	}
-	unfenceErr := r.runner.run(ctx, stepAbortUnfence, func(ctx context.Context) (StepOutcome, string, error) {
+	unfenceErr := r.runStep(ctx, stepAbortUnfence, func(ctx context.Context) (StepOutcome, string, error) {
 		if err := retry(ctx, func() error { return r.req.ProductionFence.SetReadOnly(ctx, false) }); err != nil {
 			return "", "", err
 		}
@@ -1377,7 +1467,7 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 		r.restoreEventScheduler(ctx)
 	}
 	if r.stoppedByUs {
-		err := r.runner.run(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {
+		err := r.runStep(ctx, stepAbortRestart, func(ctx context.Context) (StepOutcome, string, error) {
 			if err := r.req.Rollback.exec(ctx, r.req.Rollback.Dialect.StartReplication()); err != nil {
 				return "", "", err
 			}
@@ -1393,6 +1483,41 @@ func (r *roller) abort(ctx context.Context, cause error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrAborted, cause)
 }
+
+// endPendingFence ends production's fence statement that production did
+// not answer (it hung), if there is one: once production answers again its
+// connection is killed (KILL CONNECTION: a statement still unread in its
+// socket never runs) until the statement has ended, within ctx. Only then
+// may an abort unfence production: a fence landing after the unfence would
+// leave production read-only behind the abort's back.
+func (r *roller) endPendingFence(ctx context.Context) error {
+	pe := r.pendingFence
+	if pe == nil {
+		return nil
+	}
+	for {
+		select {
+		case <-pe.ended:
+			r.pendingFence = nil
+			return nil
+		default:
+		}
+		err := r.req.Production.exec(ctx, plain(fmt.Sprintf("KILL CONNECTION %d", pe.connID)))
+		if err != nil && mysqlErrno(err) != 1094 /* no such thread: already gone */ && ctx.Err() == nil {
+			return fmt.Errorf("end production's unanswered fence statement (connection %d): %w", pe.connID, err)
+		}
+		select {
+		case <-pe.ended:
+		case <-ctx.Done():
+			return fmt.Errorf("production's fence statement (connection %d) was sent while production did not answer and has not ended: %w", pe.connID, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// abortPatience bounds an abort: how long it waits for the servers to
+// answer (a hung production included) while it undoes a cutover.
+const abortPatience = 30 * time.Second
 
 // retry runs fn up to three times, 200 ms apart, while ctx lasts.
 func retry(ctx context.Context, fn func() error) error {

@@ -154,7 +154,8 @@ func (d Dialect) SetSource(p SourceParams, info ServerInfo) ([]Statement, error)
 			b.raw(", SOURCE_LOG_POS = ")
 			b.num(p.Position)
 		}
-		b.raw(", GET_SOURCE_PUBLIC_KEY = 1")
+		b.raw(", GET_SOURCE_PUBLIC_KEY = 1, SOURCE_CONNECT_RETRY = ")
+		b.num(sourceConnectRetry)
 	case MariaDB:
 		b.raw("CHANGE MASTER TO MASTER_HOST = ")
 		b.lit(p.Host)
@@ -175,9 +176,20 @@ func (d Dialect) SetSource(p SourceParams, info ServerInfo) ([]Statement, error)
 			// default to slave_pos; spelled out so it does not depend on that.
 			b.raw(", MASTER_USE_GTID = no")
 		}
+		b.raw(", MASTER_CONNECT_RETRY = ")
+		b.num(sourceConnectRetry)
 	}
 	return []Statement{b.statement()}, nil
 }
+
+// sourceConnectRetry is how many seconds the rollback target waits between
+// attempts to reconnect to production after losing its connection
+// (MASTER_CONNECT_RETRY, SOURCE_CONNECT_RETRY). The servers' default, 60 s,
+// leaves reverse replication down, and status not ready, for up to a
+// minute after production restarts or the network drops the connection,
+// and makes a cutover started meanwhile abort. The Aurora procedures take
+// no such argument: Aurora keeps its own.
+const sourceConnectRetry = 5
 
 // validateSource checks p and reports every problem in one error wrapping
 // ErrInvalidArgument. literal says whether the values will be SQL string

@@ -606,7 +606,7 @@ func ExampleDialect_SetSource() {
 		fmt.Println(st.Display)
 	}
 	// Output:
-	// CHANGE MASTER TO MASTER_HOST = '10.0.1.15', MASTER_PORT = 3306, MASTER_USER = 'switchback_repl', MASTER_PASSWORD = '<redacted>', MASTER_LOG_FILE = 'mysql-bin-changelog.000003', MASTER_LOG_POS = 40134574, MASTER_USE_GTID = no /* switchback */
+	// CHANGE MASTER TO MASTER_HOST = '10.0.1.15', MASTER_PORT = 3306, MASTER_USER = 'switchback_repl', MASTER_PASSWORD = '<redacted>', MASTER_LOG_FILE = 'mysql-bin-changelog.000003', MASTER_LOG_POS = 40134574, MASTER_USE_GTID = no, MASTER_CONNECT_RETRY = 5 /* switchback */
 	// START SLAVE /* switchback */
 }
 
