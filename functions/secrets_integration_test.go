@@ -3,14 +3,10 @@
 package functions_test
 
 import (
-	"crypto/rand"
-	"crypto/sha1"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,59 +17,11 @@ import (
 
 	"github.com/switchback/switchback/shared/awstest"
 	"github.com/switchback/switchback/shared/lambdatest"
+	"github.com/switchback/switchback/shared/leaktest"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/replication"
 	"github.com/switchback/switchback/shared/sandbox"
 )
-
-// leakTestPassword is a password no output could contain by chance: a
-// recognizable prefix naming its role, then 96 random bits.
-func leakTestPassword(role string) string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return "SBLEAK-" + role + "-" + hex.EncodeToString(b)
-}
-
-// secretSpellings are the forms a leaked secret could take: as is, URL-
-// and JSON-escaped, hex, base64 (standard and URL alphabets, at the three
-// alignments it can have inside a longer encoded text, without the first
-// and last four characters, which depend on the bytes around it), and its
-// mysql_native_password hash.
-func secretSpellings(secret string) map[string]string {
-	forms := map[string]string{
-		"plain":     secret,
-		"url-query": url.QueryEscape(secret),
-		"url-path":  url.PathEscape(secret),
-		"hex":       hex.EncodeToString([]byte(secret)),
-		"HEX":       strings.ToUpper(hex.EncodeToString([]byte(secret))),
-	}
-	if b, err := json.Marshal(secret); err == nil {
-		forms["json"] = string(b[1 : len(b)-1])
-	}
-	for i := range 3 {
-		for name, enc := range map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64url": base64.URLEncoding} {
-			s := enc.EncodeToString([]byte(strings.Repeat("\x00", i) + secret))
-			forms[name+"@"+strconv.Itoa(i)] = s[4 : len(s)-4]
-		}
-	}
-	h1 := sha1.Sum([]byte(secret))
-	h2 := sha1.Sum(h1[:])
-	forms["mysql_native_password hash"] = "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
-	return forms
-}
-
-// leaked names each secret (by role) and spelling found in text.
-func leaked(text string, secrets map[string]string) []string {
-	var found []string
-	for role, secret := range secrets {
-		for form, s := range secretSpellings(secret) {
-			if strings.Contains(text, s) {
-				found = append(found, role+" ("+form+")")
-			}
-		}
-	}
-	return found
-}
 
 // rotatePassword gives user a new password on s, outside the binary log
 // (the servers replicate from each other, and a write of root's on the
@@ -106,15 +54,15 @@ func rotatePassword(t *testing.T, s *sandbox.Server, user, password string) {
 // --deployment dry run and history → the rollback function's dry run and
 // its execute with reverse and the secret re-pointing → teardown (refused
 // after a rollback, and due) → reconcile → monitor again. No password, in
-// any common spelling (see secretSpellings), is in any function's log line
+// any common spelling (see leaktest.Forms), is in any function's log line
 // (EMF metric documents included), any response or function error, any
 // CLI output, any state table item, any SNS message, any configure
 // invocation payload or any request RDS received.
 func TestIntegrationSecretsNeverLeaveTheFunctions(t *testing.T) {
 	secrets := map[string]string{
-		"admin":       leakTestPassword("admin"),
-		"replication": leakTestPassword("repl"),
-		"app":         leakTestPassword("app"),
+		"admin":       leaktest.Password("admin"),
+		"replication": leaktest.Password("repl"),
+		"app":         leaktest.Password("app"),
 	}
 	w := awstest.New(t)
 	for _, s := range []*sandbox.Server{w.Blue, w.Green} {
@@ -298,10 +246,10 @@ func TestIntegrationSecretsNeverLeaveTheFunctions(t *testing.T) {
 		t.Errorf("collected %d log lines, %d EMF documents, %d notifications, %d records, %d history items: too few to mean anything",
 			logLines, emf, len(msgs), len(records), len(history))
 	}
-	if len(leaked("…"+base64.StdEncoding.EncodeToString(adminSecret)+"…", secrets)) == 0 {
+	if len(leaktest.Find("…"+base64.StdEncoding.EncodeToString(adminSecret)+"…", secrets)) == 0 {
 		t.Fatal("the detector misses the admin secret, base64-encoded")
 	}
-	if found := leaked(collected.String(), secrets); len(found) > 0 {
+	if found := leaktest.Find(collected.String(), secrets); len(found) > 0 {
 		t.Errorf("passwords leaked: %v\n%s", found, collected.String())
 	}
 	t.Logf("checked %d bytes: %d log lines (%d EMF), %d notifications, %d records, %d history items, %d RDS requests",

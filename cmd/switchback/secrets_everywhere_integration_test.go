@@ -6,12 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -19,81 +14,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchback/switchback/shared/leaktest"
 	"github.com/switchback/switchback/shared/sandbox"
 )
-
-// distinctivePassword is a password no output could contain by chance:
-// a recognizable prefix naming its role, then 96 random bits.
-func distinctivePassword(role string) string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return "SBLEAK-" + role + "-" + hex.EncodeToString(b)
-}
-
-// leakForms are the spellings a leaked secret could take: as is, URL- and
-// JSON-escaped, hex, base64 (standard and URL alphabets, each at the three
-// alignments it can have inside a longer encoded text: the first and last
-// four characters, which depend on the bytes around it, are left out), and
-// its mysql_native_password hash.
-func leakForms(secret string) map[string]string {
-	forms := map[string]string{
-		"plain":     secret,
-		"url-query": url.QueryEscape(secret),
-		"url-path":  url.PathEscape(secret),
-		"hex":       hex.EncodeToString([]byte(secret)),
-		"HEX":       strings.ToUpper(hex.EncodeToString([]byte(secret))),
-	}
-	if b, err := json.Marshal(secret); err == nil {
-		forms["json"] = string(b[1 : len(b)-1])
-	}
-	for i := range 3 {
-		for name, enc := range map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64url": base64.URLEncoding} {
-			s := enc.EncodeToString([]byte(strings.Repeat("\x00", i) + secret))
-			forms[name+"@"+strconv.Itoa(i)] = s[4 : len(s)-4]
-		}
-	}
-	h1 := sha1.Sum([]byte(secret))
-	h2 := sha1.Sum(h1[:])
-	forms["mysql_native_password hash"] = "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
-	return forms
-}
-
-// leaks names each secret (by role) and form found in text.
-func leaks(text string, secrets map[string]string) []string {
-	var found []string
-	for role, secret := range secrets {
-		for form, s := range leakForms(secret) {
-			if strings.Contains(text, s) {
-				found = append(found, role+" ("+form+")")
-			}
-		}
-	}
-	return found
-}
 
 // generatedPassword is what replication.generatePassword and the demo's
 // application password look like: crypto/rand.Text, 26 characters of the
 // base32 alphabet.
 var generatedPassword = regexp.MustCompile(`(^|[^A-Z2-7])[A-Z2-7]{26}($|[^A-Z2-7])`)
 
-// The detector itself: every form is found inside longer text, and a
-// text without the secret has none.
-func TestLeakDetector(t *testing.T) {
-	secret := distinctivePassword("probe")
-	for form, s := range leakForms(secret) {
-		if got := leaks("…before "+s+" after…", map[string]string{"probe": secret}); len(got) == 0 {
-			t.Errorf("form %s (%q) not detected", form, s)
-		}
-	}
-	for i := range 3 {
-		enc := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", i) + `{"password":"` + secret + `"}`))
-		if len(leaks(enc, map[string]string{"probe": secret})) == 0 {
-			t.Errorf("base64 of a JSON document holding the secret (offset %d) not detected: %s", i, enc)
-		}
-	}
-	if got := leaks("nothing to see "+distinctivePassword("other"), map[string]string{"probe": secret}); len(got) != 0 {
-		t.Errorf("false positive: %v", got)
-	}
+// A generated password is recognized (the detector itself is tested in
+// shared/leaktest).
+func TestGeneratedPasswordShape(t *testing.T) {
 	if !generatedPassword.MatchString("password " + rand.Text() + ".") {
 		t.Error("a generated password is not recognized")
 	}
@@ -110,9 +42,9 @@ func TestLeakDetector(t *testing.T) {
 // nothing shaped like a generated password.
 func TestIntegrationSecretsEverywhereCLI(t *testing.T) {
 	secrets := map[string]string{
-		"admin":       distinctivePassword("admin"),
-		"replication": distinctivePassword("repl"),
-		"wrong":       distinctivePassword("wrong"),
+		"admin":       leaktest.Password("admin"),
+		"replication": leaktest.Password("repl"),
+		"wrong":       leaktest.Password("wrong"),
 	}
 	const admin = "sbadmin"
 	s := sandbox.StartT(t, 2, sandbox.Options{})
@@ -222,7 +154,7 @@ func TestIntegrationSecretsEverywhereCLI(t *testing.T) {
 		t.Errorf("the replication user does not log in with the replication password: %v", err)
 	}
 
-	if found := leaks(transcript.String(), secrets); len(found) > 0 {
+	if found := leaktest.Find(transcript.String(), secrets); len(found) > 0 {
 		t.Errorf("passwords in the CLI's output: %v\n%s", found, transcript.String())
 	}
 	if lines < 100 {
