@@ -7,7 +7,10 @@
 // package under an alias, e.g. fixtures "github.com/switchback/switchback/events".
 package events
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // FS holds every fixture: the *.json files at the top level and
 // malformed/*.json, with paths relative to this folder
@@ -15,3 +18,18 @@ import "embed"
 //
 //go:embed *.json malformed/*.json
 var FS embed.FS
+
+// All returns every fixture's contents by path, malformed ones included:
+// the seed corpus of the decoders' fuzz targets.
+func All() (map[string][]byte, error) {
+	all := map[string][]byte{}
+	err := fs.WalkDir(FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := FS.ReadFile(path)
+		all[path] = data
+		return err
+	})
+	return all, err
+}

@@ -101,3 +101,16 @@ func TestFixtureEnvelopes(t *testing.T) {
 		}
 	}
 }
+
+// All holds every top-level and malformed fixture, with its contents.
+func TestAll(t *testing.T) {
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"cluster-binlog-coordinates.json", "malformed/not-json.json"} {
+		if len(all[p]) == 0 {
+			t.Errorf("All() lacks %s (has %d fixtures)", p, len(all))
+		}
+	}
+}

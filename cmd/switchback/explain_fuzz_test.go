@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io/fs"
-	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,21 +17,12 @@ import (
 // stderr; a readable one exits 0 with nothing on stderr, its JSON is
 // exactly the decoded fact, and the text form names its kind.
 func FuzzExplainEvent(f *testing.F) {
-	for _, dir := range []string{".", "malformed"} {
-		entries, err := fs.ReadDir(fixtures.FS, dir)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := fs.ReadFile(fixtures.FS, path.Join(dir, e.Name()))
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
+	all, err := fixtures.All()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, data := range all {
+		f.Add(data)
 	}
 	f.Add([]byte(`{"Events":[{"Message":"Binary log coordinates in green environment after switchover: file a.1 and position 4"}]}`))
 	f.Add([]byte{})

@@ -16,9 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"path"
 	"reflect"
 	"strings"
 	"sync"
@@ -549,21 +547,12 @@ func FuzzCapture(f *testing.F) {
 
 // addEventSeeds adds every events/ fixture, malformed ones included.
 func addEventSeeds(f *testing.F) {
-	for _, dir := range []string{".", "malformed"} {
-		entries, err := fs.ReadDir(fixtures.FS, dir)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := fs.ReadFile(fixtures.FS, path.Join(dir, e.Name()))
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
+	all, err := fixtures.All()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, data := range all {
+		f.Add(data)
 	}
 }
 

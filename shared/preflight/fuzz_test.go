@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -86,21 +84,12 @@ var manualSeeds = []string{
 // naming exactly one of deployment or source, and RDS is asked about
 // exactly that name.
 func FuzzHandle(f *testing.F) {
-	for _, dir := range []string{".", "malformed"} {
-		entries, err := fs.ReadDir(fixtures.FS, dir)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				continue
-			}
-			data, err := fs.ReadFile(fixtures.FS, path.Join(dir, e.Name()))
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
+	all, err := fixtures.All()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, data := range all {
+		f.Add(data)
 	}
 	for _, s := range manualSeeds {
 		f.Add([]byte(s))
