@@ -19,7 +19,7 @@ const zeroLossCutovers = 10
 // TestIntegrationRollbackZeroLossUnderLoad drives cutovers back and forth
 // between two real servers while an application — 4 connections as a user
 // without SUPER or READ_ONLY ADMIN, so read_only stops it as on Aurora —
-// writes as fast as it can. After every cutover: every write production
+// writes 1,000 rows/s. After every cutover: every write production
 // acknowledged is on the new production; every write after the fence was
 // rejected with a read-only error and is absent; nothing is ambiguous; row
 // counts and CHECKSUM TABLE are equal on both sides.
@@ -51,13 +51,14 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 	nextID := int64(1)
 	for i := 1; i <= zeroLossCutovers; i++ {
 		app := apps[prod]
-		w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 4, FirstID: nextID})
+		w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 4, Rate: 1000, FirstID: nextID})
 		waitFor(t, 10*time.Second, "the load to be acknowledged 300 times", func() (bool, error) {
 			return w.Counts().Acknowledged >= 300, nil
 		})
-		// On 2 shared cores an unthrottled load can leave the rollback
-		// target seconds behind: the gate waits (up to the catch-up
-		// timeout) for a predicted write downtime within maxDowntime.
+		// The load is paced: on 2 shared cores an unthrottled one can
+		// out-write the rollback target's apply for good, and the write
+		// downtime gate then rightly refuses (a saturating load is
+		// measured by make bench, with the servers on separate CPUs).
 		rep, err := Rollback(t.Context(), RollbackRequest{PrivilegedWriters: PrivilegedAllow,
 			Production: servers[prod], Rollback: servers[rb], Execute: true, Reverse: &ReverseOptions{},
 			MaxWriteDowntime: maxDowntime, CatchupTimeout: time.Minute,
