@@ -55,6 +55,7 @@ func commands() []command {
 		{name: "demo", summary: "switchover, then rollback under load with zero loss, on two local MariaDB servers", run: runDemo},
 		{name: "rollback", summary: "plan, or with --execute perform, the zero-loss cutover to the rollback target", run: runRollback},
 		{name: "history", summary: "show a deployment's record and step history from the state table (DynamoDB)", run: runHistory},
+		{name: "verify", summary: "compare the rollback target's data with production's, online, chunk by chunk", run: runVerify},
 		{name: "preflight", summary: "check both writers before a switchover: binlog format and retention, privileges, newer→older hazards", run: runPreflight},
 	}
 }
