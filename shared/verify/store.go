@@ -242,14 +242,21 @@ func decodeBound(s sql.NullString) (Bound, error) {
 	return Bound(b), nil
 }
 
-// Latest returns the report of the newest finished verify run against the
-// rollback target at rollbackAddr, read from production's switchback
-// schema, or nil when there is none (or switchback's verify tables do not
-// exist there yet).
+// Latest returns the report of the newest finished verify run, read from
+// production's switchback schema: against the rollback target at
+// rollbackAddr, or against any target when rollbackAddr is "" (the CLI and
+// the functions may name the same server by different host names; the
+// report says which it was). It returns nil when there is none, or when
+// switchback's verify tables do not exist there yet.
 func Latest(ctx context.Context, production *sql.DB, rollbackAddr string) (*Report, error) {
+	q := "SELECT report FROM switchback.verify_run WHERE finished_at IS NOT NULL AND report IS NOT NULL"
+	var args []any
+	if rollbackAddr != "" {
+		q += " AND rollback_target = ?"
+		args = append(args, rollbackAddr)
+	}
 	var report string
-	err := production.QueryRowContext(ctx, "SELECT report FROM switchback.verify_run WHERE rollback_target = ? AND finished_at IS NOT NULL AND report IS NOT NULL ORDER BY finished_at DESC LIMIT 1"+marker,
-		rollbackAddr).Scan(&report)
+	err := production.QueryRowContext(ctx, q+" ORDER BY finished_at DESC LIMIT 1"+marker, args...).Scan(&report)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
