@@ -69,6 +69,9 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 	if err := positiveDurations(map[string]time.Duration{"--max-lag": *maxLag, "--max-lock": *maxLock}); err != nil {
 		return err
 	}
+	if *chunkRows < 1 {
+		return fmt.Errorf("%w: --chunk-rows %d: want at least 1", errUsage, *chunkRows)
+	}
 	names, err := verify.ParseTables(*tables)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), verify.ErrUsage.Error()+": "))
