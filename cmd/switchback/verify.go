@@ -155,8 +155,9 @@ func writeVerifyReport(w io.Writer, r *verify.Report) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "%s, %s, %s; production tables locked at most %.1f ms, replication held at most %.1f ms\n",
-		plural(r.Chunks, "chunk"), plural(r.Rows, "row"), plural(int64(r.SyncPoints), "sync point"), r.MaxLockMS, r.MaxPauseMS)
+	fmt.Fprintf(w, "%d %s, %d %s, %d %s; production tables locked at most %.1f ms, replication held at most %.1f ms\n",
+		r.Chunks, plural(int(r.Chunks), "chunk", "chunks"), r.Rows, plural(int(r.Rows), "row", "rows"),
+		r.SyncPoints, plural(r.SyncPoints, "sync point", "sync points"), r.MaxLockMS, r.MaxPauseMS)
 	fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(r.Outcome), r.Reason)
 }
 
@@ -183,11 +184,4 @@ func keyString(key []string, values verify.Bound) string {
 		parts[i] = name + "=" + v
 	}
 	return strings.Join(parts, ",")
-}
-
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
