@@ -19,6 +19,7 @@ import (
 	"github.com/switchback/switchback/shared/rdsevent"
 	"github.com/switchback/switchback/shared/replication"
 	"github.com/switchback/switchback/shared/sandbox"
+	"github.com/switchback/switchback/shared/verify"
 )
 
 const demoDescription = `
@@ -37,7 +38,8 @@ and no AWS, in well under a minute:
   5. build the RDS "binary log coordinates" event and run it through the
      capture Lambda's code path: decode, then configure reverse
      replication green → blue;
-  6. show the rollback status while the app writes to green;
+  6. show the rollback status while the app writes to green, and prove
+     with switchback verify that blue holds green's data, online;
   7. roll back under load: fence green, wait for exact catch-up, promote
      blue; the app follows to blue;
   8. verify zero loss: every write the app was told succeeded is on blue,
@@ -51,7 +53,8 @@ check passed, 1 otherwise, 2 usage.
 JSON (--output json) is one object: ok, error, wall_ms, phases, switchover,
 event, configure, status, rollback (outcome, steps, write_unavailable_ms…),
 writes (acknowledged, rejected, failed, per server), verification (missing,
-rejected_present…), checksums (equal, tables).
+rejected_present…), checksums (equal, tables), verify (the switchback verify
+report: outcome, tables, max_production_lock_ms…).
 `
 
 // Demo data set.
@@ -112,6 +115,7 @@ type demoSummary struct {
 	Status       []statusSample               `json:"status,omitempty"`
 	Rollback     *replication.RollbackReport  `json:"rollback,omitempty"`
 	Checksums    *checksumResult              `json:"checksums,omitempty"`
+	Verify       *verify.Report               `json:"verify,omitempty"`
 	Writes       *writesResult                `json:"writes,omitempty"`
 	Verification *verifyResult                `json:"verification,omitempty"`
 }
@@ -209,7 +213,7 @@ type demo struct {
 	rejectedOnBlue                 int
 }
 
-const demoSteps = 10
+const demoSteps = 11
 
 // run plays the demo and returns its summary; it always releases what it
 // started (load, pools, servers), also when ctx is cancelled.
@@ -240,6 +244,7 @@ func (d *demo) phases(ctx context.Context) error {
 		{"seed blue, app writes to blue, switchover", d.switchover},
 		{"coordinates event → configure", d.configure},
 		{"status under load", d.status},
+		{"verify data under load", d.verifyOnline},
 		{"rollback under load", d.rollback},
 		{"checksums at cutover", d.checksums},
 		{"app writes to blue again", d.writeToBlueAgain},
@@ -593,6 +598,26 @@ func (d *demo) status(ctx context.Context) error {
 	return nil
 }
 
+// 6b. switchback verify while the app writes to green: blue holds green's
+// data, chunk by chunk at the same point on both.
+func (d *demo) verifyOnline(ctx context.Context) error {
+	d.heading("Does blue hold green's data? switchback verify, online, while the app writes to green")
+	rep, err := verify.Run(ctx, verify.Request{Production: d.greenEng, Rollback: d.blueEng, ChunkRows: 500})
+	d.sum.Verify = rep
+	if rep != nil {
+		var b strings.Builder
+		writeVerifyReport(&b, rep)
+		fmt.Fprint(d.out, indent(strings.TrimRight(b.String(), "\n"), "      ")+"\n")
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Outcome != verify.OutcomeEqual {
+		return fmt.Errorf("verify: %s: %s", rep.Outcome, rep.Reason)
+	}
+	return nil
+}
+
 // 7. The rollback, under load.
 func (d *demo) rollback(ctx context.Context) error {
 	d.heading("Rollback under load: fence green, wait for blue to catch up exactly, promote blue")
@@ -725,6 +750,9 @@ func writeDemoSummary(w io.Writer, s demoSummary) {
 	}
 	if c := s.Checksums; c != nil {
 		fmt.Fprintf(tw, "  checksums equal at cutover\t%s\t%d tables, green vs blue\n", yes[c.Equal], len(c.Green))
+	}
+	if v := s.Verify; v != nil {
+		fmt.Fprintf(tw, "  verify under load\t%s\t%d rows in %d chunks; green's tables locked at most %.1f ms each time\n", v.Outcome, v.Rows, v.Chunks, v.MaxLockMS)
 	}
 	fmt.Fprintf(tw, "  wall time\t%s\t\n", formatMS(s.WallMS))
 	tw.Flush()

@@ -55,6 +55,10 @@ func TestDemoIntegration(t *testing.T) {
 		Checksums struct {
 			Equal bool `json:"equal"`
 		} `json:"checksums"`
+		Verify struct {
+			Outcome string `json:"outcome"`
+			Rows    int    `json:"rows"`
+		} `json:"verify"`
 		Configure struct {
 			Outcome string `json:"outcome"`
 		} `json:"configure"`
@@ -84,6 +88,9 @@ func TestDemoIntegration(t *testing.T) {
 	}
 	if !got.Checksums.Equal {
 		t.Error("checksums at cutover differ")
+	}
+	if got.Verify.Outcome != "equal" || got.Verify.Rows < demoCustomers+demoOrders {
+		t.Errorf("online verify under load: %+v; want equal over at least %d rows", got.Verify, demoCustomers+demoOrders)
 	}
 }
 
