@@ -266,17 +266,21 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.store.ensure(ctx); err != nil {
 		return err
 	}
-	// switchback's verify tables must have replicated before the first
-	// sync point locks the marker on the target.
-	if err := v.waitForMarkerTable(ctx); err != nil {
-		return err
-	}
 	opts := runOptions{Tables: v.req.Tables, ChunkRows: v.req.ChunkRows, Rows: v.req.Rows}
 	id, resumed, started, err := v.store.begin(ctx, rb.Addr, opts, v.req.Restart, time.Now().UTC())
 	if err != nil {
 		return err
 	}
 	v.runID, v.report.RunID, v.report.Resumed, v.report.StartedAt = id, id, resumed, started
+	// switchback's verify tables must have replicated before the first
+	// sync point locks the marker on the target.
+	if err := v.waitForMarkerTable(ctx); errors.Is(err, errBudget) {
+		v.report.Outcome = OutcomeIncomplete
+		v.report.Reason = v.budgetReason()
+		return nil
+	} else if err != nil {
+		return err
+	}
 
 	prodTables, err := readTables(ctx, prod.DB())
 	if err != nil {
@@ -323,7 +327,7 @@ func (v *verifier) run(ctx context.Context) error {
 				v.report.Tables = append(v.report.Tables, TableResult{Table: rest, Status: StatusPending, Reason: reasonBudget})
 			}
 			v.report.Outcome = OutcomeIncomplete
-			v.report.Reason = fmt.Sprintf("stopped after %s to stay within the time budget; run again to continue run %s", v.req.Budget, id)
+			v.report.Reason = v.budgetReason()
 			return nil
 		}
 		if res.Status == StatusPending {
@@ -338,6 +342,10 @@ func (v *verifier) run(ctx context.Context) error {
 }
 
 const reasonBudget = "the time budget ran out"
+
+func (v *verifier) budgetReason() string {
+	return fmt.Sprintf("stopped after %s to stay within the time budget; run again to continue run %s", v.req.Budget, v.runID)
+}
 
 // verdict is the run's outcome from its tables: differing if any table
 // differs in any way, else unverified if any could not be compared, else
@@ -422,6 +430,20 @@ func lockVerify(ctx context.Context, prod *replication.Server) (func(), error) {
 // to the rollback target.
 func (v *verifier) waitForMarkerTable(ctx context.Context) error {
 	prod, rb := v.req.Production, v.req.Rollback
+	exists := func() (bool, error) {
+		var n int
+		err := rb.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'switchback' AND TABLE_NAME = 'verify_marker'"+marker).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", rb, err)
+		}
+		return n > 0, nil
+	}
+	if ok, err := exists(); ok || err != nil {
+		return err
+	}
+	if err := v.waitLag(ctx, "switchback.verify_marker"); err != nil {
+		return err
+	}
 	pos, err := prod.BinlogPosition(ctx)
 	if err != nil {
 		return err
@@ -429,11 +451,11 @@ func (v *verifier) waitForMarkerTable(ctx context.Context) error {
 	if _, err := v.waitExecuted(ctx, pos); err != nil {
 		return err
 	}
-	var n int
-	if err := rb.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'switchback' AND TABLE_NAME = 'verify_marker'"+marker).Scan(&n); err != nil {
-		return fmt.Errorf("%s: %w", rb, err)
+	ok, err := exists()
+	if err != nil {
+		return err
 	}
-	if n == 0 {
+	if !ok {
 		return fmt.Errorf("%w: %s executed production's binlog past the creation of switchback.verify_marker but does not have it: it does not apply switchback's schema (replication filters?)", ErrRefused, rb)
 	}
 	return nil

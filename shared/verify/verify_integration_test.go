@@ -371,3 +371,53 @@ func TestIntegrationVerifyGivesUpTheLockOnALongTransaction(t *testing.T) {
 	t.Logf("lock attempts gave up after ≤ %.1f ms; the other writer's slowest of %d writes took %s", rep.MaxLockMS, written, worst)
 	replicationRunning(t, p)
 }
+
+// A rollback target more than --max-lag behind pauses the run, with
+// progress saying so; the budget then stops it resumable, and once the
+// target has caught up the same request continues it to the end.
+func TestIntegrationVerifyPausesOnLagThenResumes(t *testing.T) {
+	p := newPair(t, hotSeed(5000)...)
+	rb := p.rbS.DBT(t)
+	for _, q := range []string{"STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 4", "START SLAVE"} {
+		if _, err := rb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := churn(t, p.prodS.DBT(t), 5000)
+	waitFor(t, 20*time.Second, "the rollback target to fall 2 s behind", func() (bool, error) {
+		rs, err := p.rb.ReplicaStatus(t.Context())
+		return err == nil && rs.SecondsBehind != nil && *rs.SecondsBehind >= 2, err
+	})
+	var paused []string
+	req := Request{Production: p.prod, Rollback: p.rb, MaxLag: time.Second, ChunkRows: 500, Budget: 3 * time.Second,
+		OnProgress: func(pr Progress) {
+			if pr.Paused != "" {
+				paused = append(paused, pr.Paused)
+			}
+		}}
+	rep, err := Run(t.Context(), req)
+	stop()
+	if err != nil || rep.Outcome != OutcomeIncomplete || rep.ExitCode() != 3 {
+		t.Fatalf("lagging target: %v, outcome %s (%s); want %s", err, rep.Outcome, rep.Reason, OutcomeIncomplete)
+	}
+	if len(paused) == 0 || !strings.Contains(paused[0], "behind (--max-lag 1s)") {
+		t.Fatalf("no pause reported: %q\n%+v", paused, rep)
+	}
+	first := rep.RunID
+
+	for _, q := range []string{"STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE"} {
+		if _, err := rb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req.Budget, req.OnProgress = 0, nil
+	rep = run(t, p, req)
+	if rep.Outcome != OutcomeEqual || !rep.Resumed || rep.RunID != first {
+		t.Fatalf("after catching up: outcome %s, resumed %v, run %s (first %s); want equal, resumed, same run", rep.Outcome, rep.Resumed, rep.RunID, first)
+	}
+	latest, err := Latest(t.Context(), p.prod.DB(), "")
+	if err != nil || latest == nil || latest.RunID != first || latest.Outcome != OutcomeEqual {
+		t.Fatalf("Latest: %+v %v; want run %s equal", latest, err, first)
+	}
+	replicationRunning(t, p)
+}
