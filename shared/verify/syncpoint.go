@@ -173,7 +173,7 @@ func (v *verifier) takeSyncPoint(ctx context.Context, table string) (sp *syncPoi
 	rbLocked = true
 
 	// 2–5. Lock production's table for at most MaxLock.
-	if err := v.lockAndMark(ctx, sp, table, token); err != nil {
+	if err := v.writing(ctx, func() error { return v.lockAndMark(ctx, sp, table, token) }); err != nil {
 		return sp, err
 	}
 

@@ -66,7 +66,7 @@ func (v *verifier) table(ctx context.Context, prodT, rbT *Table, done []chunkRec
 			if err == nil {
 				seq++
 				rec.Seq = seq
-				err = v.store.saveChunk(ctx, v.runID, rec, time.Now().UTC())
+				err = v.writing(ctx, func() error { return v.store.saveChunk(ctx, v.runID, rec, time.Now().UTC()) })
 			}
 			if err != nil {
 				sp.close()

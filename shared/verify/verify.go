@@ -11,6 +11,7 @@ package verify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -190,12 +191,15 @@ func (r *Report) ExitCode() int {
 }
 
 type verifier struct {
-	req     Request
-	store   store
-	runID   string
-	report  *Report
-	parents map[string][]string
-	started time.Time
+	req Request
+	// lockConn holds the verify lock, and takes the cutover lock around
+	// each write.
+	lockConn *sql.Conn
+	store    store
+	runID    string
+	report   *Report
+	parents  map[string][]string
+	started  time.Time
 	// progress
 	tablesTotal, tablesDone int
 	estimatedRows           int64
@@ -258,17 +262,21 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.preconditions(ctx); err != nil {
 		return err
 	}
-	release, err := lockVerify(ctx, prod)
-	if err != nil {
+	var err error
+	if v.lockConn, err = lockVerify(ctx, prod); err != nil {
 		return err
 	}
-	defer release()
-	if err := v.store.ensure(ctx); err != nil {
-		return err
-	}
+	defer discard(v.lockConn)
 	opts := runOptions{Tables: v.req.Tables, ChunkRows: v.req.ChunkRows, Rows: v.req.Rows}
-	id, resumed, started, err := v.store.begin(ctx, rb.Addr, opts, v.req.Restart, time.Now().UTC())
-	if err != nil {
+	var id string
+	var resumed bool
+	var started time.Time
+	if err := v.writing(ctx, func() (err error) {
+		if err = v.store.ensure(ctx); err == nil {
+			id, resumed, started, err = v.store.begin(ctx, rb.Addr, opts, v.req.Restart, time.Now().UTC())
+		}
+		return err
+	}); err != nil {
 		return err
 	}
 	v.runID, v.report.RunID, v.report.Resumed, v.report.StartedAt = id, id, resumed, started
@@ -338,7 +346,7 @@ func (v *verifier) run(ctx context.Context) error {
 	}
 	v.report.Outcome, v.report.Reason = verdict(v.report.Tables)
 	v.report.FinishedAt = time.Now().UTC()
-	return v.store.finish(ctx, id, v.report)
+	return v.writing(ctx, func() error { return v.store.finish(ctx, id, v.report) })
 }
 
 const reasonBudget = "the time budget ran out"
@@ -403,13 +411,22 @@ func (v *verifier) preconditions(ctx context.Context) error {
 	return nil
 }
 
-// verifyLockName is the named lock one verify run holds on production.
-const verifyLockName = "switchback.verify"
+// verifyLockName is the named lock one verify run holds on production;
+// cutoverLockName is the one switchback's cutovers and configure runs hold
+// (shared/replication) for their whole run.
+const (
+	verifyLockName  = "switchback.verify"
+	cutoverLockName = "switchback.cutover"
+	// cutoverLockWait is how long verify waits for a cutover's lock
+	// before it stops: longer than a heartbeat probe holds it.
+	cutoverLockWait = 2
+)
 
 // lockVerify takes production's verify lock in a session of its own, so
 // that two runs never interleave their markers and progress; the server
-// frees it when the process dies.
-func lockVerify(ctx context.Context, prod *replication.Server) (func(), error) {
+// frees it when the process dies. The session also takes the cutover lock
+// around each of verify's writes (see writing).
+func lockVerify(ctx context.Context, prod *replication.Server) (*sql.Conn, error) {
 	c, err := prod.DB().Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", prod, err)
@@ -423,7 +440,28 @@ func lockVerify(ctx context.Context, prod *replication.Server) (func(), error) {
 		discard(c)
 		return nil, fmt.Errorf("%w: another switchback verify is running against %s", ErrRefused, prod)
 	}
-	return func() { discard(c) }, nil
+	return c, nil
+}
+
+// writing runs write (verify's writes on production: a sync point's
+// marker, a chunk's record) holding the cutover lock, so that none of them
+// can land on a production a cutover has fenced: a privileged session
+// writes through read_only, and the cutover would find a write after its
+// fence and abort. A cutover holds the lock from start to end, so verify
+// stops, resumable, while one runs.
+func (v *verifier) writing(ctx context.Context, write func() error) error {
+	var got *int64
+	if err := v.lockConn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)"+marker, cutoverLockName, cutoverLockWait).Scan(&got); err != nil {
+		return fmt.Errorf("%s: take switchback's cutover lock: %w", v.req.Production, err)
+	}
+	if got == nil || *got != 1 {
+		return fmt.Errorf("%w: a switchback cutover or configure holds production's lock (waited %ds): verify stopped; run it again afterwards to continue", ErrRefused, cutoverLockWait)
+	}
+	err := write()
+	if _, rerr := v.lockConn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(?)"+marker, cutoverLockName); rerr != nil && err == nil {
+		err = fmt.Errorf("%s: release switchback's cutover lock: %w", v.req.Production, rerr)
+	}
+	return err
 }
 
 // waitForMarkerTable waits until switchback.verify_marker has replicated

@@ -421,3 +421,26 @@ func TestIntegrationVerifyPausesOnLagThenResumes(t *testing.T) {
 	}
 	replicationRunning(t, p)
 }
+
+// While a cutover holds switchback's lock on production, verify writes
+// nothing there: it stops, naming the cutover.
+func TestIntegrationVerifyStopsForACutover(t *testing.T) {
+	p := newPair(t, hotSeed(100)...)
+	holder, err := p.prodS.DBT(t).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	var got int
+	if err := holder.QueryRowContext(t.Context(), "SELECT GET_LOCK('switchback.cutover', 0)").Scan(&got); err != nil || got != 1 {
+		t.Fatalf("take the cutover lock: %d %v", got, err)
+	}
+	rep, err := Run(t.Context(), Request{Production: p.prod, Rollback: p.rb})
+	if !errors.Is(err, ErrRefused) || rep.Outcome != OutcomeRefused || !strings.Contains(rep.Reason, "cutover or configure holds production's lock") {
+		t.Fatalf("verify during a cutover: %v %+v", err, rep)
+	}
+	var n int
+	if err := p.prodS.DBT(t).QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'switchback' AND TABLE_NAME LIKE 'verify%'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("verify wrote on production during a cutover: %d verify tables (%v)", n, err)
+	}
+}
