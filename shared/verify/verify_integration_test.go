@@ -166,8 +166,10 @@ func TestIntegrationVerifyEqualUnderLoad(t *testing.T) {
 // A row changed, deleted, added and one differing only in case on the
 // rollback target: each found, with its key.
 func TestIntegrationVerifyFindsEachDifference(t *testing.T) {
-	p := newPair(t, shopSeed...)
+	p := newPair(t, append(shopSeed, "CREATE TABLE shop.defs (id INT PRIMARY KEY, name VARCHAR(64) COLLATE utf8mb4_general_ci) DEFAULT CHARSET=utf8mb4",
+		"INSERT INTO shop.defs VALUES (1, 'a')")...)
 	onTarget(t, p,
+		"ALTER TABLE shop.defs MODIFY name VARCHAR(64) COLLATE utf8mb4_bin",
 		"UPDATE shop.customers SET note = 'changed' WHERE id = 1234",
 		"DELETE FROM shop.customers WHERE id = 2345",
 		"INSERT INTO shop.customers VALUES (9999, 'extra', NULL)",
@@ -200,6 +202,12 @@ func TestIntegrationVerifyFindsEachDifference(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("differences %v; want exactly %v", got, want)
+	}
+	rep = run(t, p, Request{Tables: []string{"shop.defs"}})
+	defs := tableResult(t, rep, "shop.defs")
+	if rep.Outcome != OutcomeDiffering || defs.Status != StatusDefinition ||
+		!strings.Contains(strings.Join(defs.Definition, ";"), "column name has collation utf8mb4_general_ci on production, utf8mb4_bin on the rollback target") {
+		t.Errorf("shop.defs with another collation on the target: %s, %+v", rep.Outcome, defs)
 	}
 	replicationRunning(t, p)
 }
