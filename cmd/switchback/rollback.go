@@ -174,6 +174,9 @@ func runRollback(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	} else {
 		writeRollbackSummary(env.stdout, report, false)
+		if !*execute {
+			fmt.Fprintln(env.stdout, latestVerifyLine(ctx, prod))
+		}
 	}
 	switch {
 	case errors.Is(err, replication.ErrRefused):

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchback/switchback/shared/replication"
 	"github.com/switchback/switchback/shared/verify"
 )
 
@@ -184,4 +185,18 @@ func keyString(key []string, values verify.Bound) string {
 		parts[i] = name + "=" + v
 	}
 	return strings.Join(parts, ",")
+}
+
+// latestVerifyLine says what the newest finished switchback verify found,
+// for the rollback dry run.
+func latestVerifyLine(ctx context.Context, prod *replication.Server) string {
+	rep, err := verify.Latest(ctx, prod.DB(), "")
+	switch {
+	case err != nil:
+		return "Data verified: cannot tell (" + err.Error() + ")"
+	case rep == nil:
+		return "Data verified: never — run switchback verify to compare the rollback target's data with production's"
+	}
+	return fmt.Sprintf("Data verified: %s at %s against %s (run %s): %s",
+		strings.ToUpper(rep.Outcome), rep.FinishedAt.Format(time.RFC3339), rep.Rollback, rep.RunID, rep.Reason)
 }

@@ -67,6 +67,11 @@ func TestIntegrationCLIVerify(t *testing.T) {
 		t.Fatalf("verify on equal data: exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	// The rollback dry run shows the latest result.
+	if _, out, _ := runCLI(t, "", env, "rollback"); !strings.Contains(out, "Data verified: EQUAL") {
+		t.Errorf("the rollback dry run does not show the verify result:\n%s", out)
+	}
+
 	db := blue.DBT(t)
 	for _, q := range []string{"STOP SLAVE", "SET GLOBAL read_only = 0", "UPDATE shop.big SET v = 'by hand' WHERE id = 61234",
 		"SET GLOBAL read_only = 1", "START SLAVE"} {
