@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/switchback/switchback/shared/replication"
 )
 
@@ -229,7 +231,7 @@ func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, token 
 		killed.Store(true)
 		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = prod.DB().ExecContext(kctx, fmt.Sprintf("KILL %d", id)+marker)
+		_, _ = v.killer.ExecContext(kctx, fmt.Sprintf("KILL %d", id)+marker)
 	})
 	err = v.markLocked(ctx, sp, lock, table, token)
 	stopped := watchdog.Stop()
@@ -312,3 +314,25 @@ func (v *verifier) waitExecuted(ctx context.Context, pos replication.BinlogPosit
 // errSyncTimeout means the rollback target did not reach a sync point's
 // position in time: the sync point is retried.
 var errSyncTimeout = errors.New("sync point timed out")
+
+// openKiller opens the session the lock watchdog kills through: one of
+// its own, outside the server's small pool, so that a kill never waits
+// for a pool slot the run's other sessions hold.
+func openKiller(ctx context.Context, s *replication.Server) (*sql.DB, error) {
+	cfg := s.ConnConfig()
+	if cfg == nil {
+		return nil, fmt.Errorf("%s: no connection configuration for the lock watchdog", s)
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, s.Unreachable(err)
+	}
+	return db, nil
+}

@@ -195,11 +195,13 @@ type verifier struct {
 	// lockConn holds the verify lock, and takes the cutover lock around
 	// each write.
 	lockConn *sql.Conn
-	store    store
-	runID    string
-	report   *Report
-	parents  map[string][]string
-	started  time.Time
+	// killer is the lock watchdog's own session on production.
+	killer  *sql.DB
+	store   store
+	runID   string
+	report  *Report
+	parents map[string][]string
+	started time.Time
 	// progress
 	tablesTotal, tablesDone int
 	estimatedRows           int64
@@ -267,6 +269,10 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	defer discard(v.lockConn)
+	if v.killer, err = openKiller(ctx, prod); err != nil {
+		return err
+	}
+	defer v.killer.Close()
 	opts := runOptions{Tables: v.req.Tables, ChunkRows: v.req.ChunkRows, Rows: v.req.Rows}
 	var id string
 	var resumed bool
