@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -253,6 +254,8 @@ func (r *Request) defaults() error {
 	if r.MaxLock < time.Millisecond || r.MaxLock > time.Second {
 		return fmt.Errorf("%w: --max-lock %s is out of range (1ms..1s)", ErrUsage, r.MaxLock)
 	}
+	// The same tables in another order are the same run.
+	r.Tables = slices.Sorted(slices.Values(r.Tables))
 	if r.Budget < 0 {
 		return fmt.Errorf("%w: budget %s is negative", ErrUsage, r.Budget)
 	}
