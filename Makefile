@@ -56,7 +56,7 @@ deps-node:
 	fi
 
 # The Lambda functions, each built for linux/arm64 into build/<name>/bootstrap.
-FUNCTIONS := capture reconcile configure monitor teardown preflight rollback
+FUNCTIONS := capture reconcile configure monitor teardown preflight rollback verify
 
 .PHONY: build build-functions
 build: deps-go build-functions ## the CLI into bin/, every Lambda function into build/<name>/bootstrap (linux/arm64)
@@ -152,6 +152,7 @@ FUZZ_TARGETS := \
 	./shared/rdsevent:FuzzDecodeEnvelope \
 	./shared/rdsevent:FuzzParseMessage \
 	./shared/orchestrate:FuzzDecodeRollbackRequest \
+	./shared/orchestrate:FuzzDecodeVerifyRequest \
 	./shared/orchestrate:FuzzDecodeTeardownRequest \
 	./shared/orchestrate:FuzzConfigureRequest \
 	./shared/orchestrate:FuzzCapture \

@@ -84,7 +84,7 @@ func readWorldState(t *testing.T, w *awstest.World) worldState {
 		}
 	}
 	s.calls["sns Publish"] = len(w.SNS.Published(""))
-	s.calls["lambda Invoke"] = len(w.Lambda.Calls(awstest.ConfigureFn))
+	s.calls["lambda Invoke"] = len(w.Lambda.Calls("")) // configure, or a verify continuation
 	return s
 }
 
@@ -135,13 +135,15 @@ type badInput struct {
 
 // Bad input to the real bootstraps, against a configured deployment on
 // real servers: unknown deployments, missing confirmation, wrong types,
-// extra or mis-cased fields, payloads that are not objects. Each is
-// refused with a message naming the problem, and changes nothing: not the
+// extra or mis-cased fields, payloads that are not objects, a payload sent
+// to the wrong one of the rollback and verify functions. Each is refused
+// with a message naming the problem, and changes nothing: not the
 // servers' fences, binlog positions or replicas, not RDS (no parameter
 // group or cluster change, no deletion), not the application's DNS record
 // or secret, not the state table (every record item compared; history only
 // gains the documented line for a refused execute of a known deployment),
-// no notification, no configure invocation.
+// no notification, no Lambda invocation (no configure run, no verify
+// continuation).
 func TestIntegrationBadInputNoSideEffect(t *testing.T) {
 	w := awstest.New(t)
 	w.ConfigureNow()
@@ -175,6 +177,27 @@ func TestIntegrationBadInputNoSideEffect(t *testing.T) {
 			{"not a deployment id", `{"deployment":"orders-prod",` + execute + `}`, "InvalidRollbackRequest", `"deployment" "orders-prod" is not a blue/green deployment id`, 0},
 			{"array", `[{"deployment":"` + dep + `",` + execute + `}]`, "InvalidRollbackRequest", "must be a JSON object, not an array", 0},
 			{"string", `"` + dep + `"`, "InvalidRollbackRequest", "must be a JSON object, not a string", 0},
+			// A verify payload is the verify function's: refused here, not
+			// read as a dry run, with or without an execute's fields.
+			{"verify payload", `{"deployment":"` + dep + `","verify":{}}`, "InvalidRollbackRequest", `unknown field "verify": a verify payload goes to the verify function (switchback-verify)`, 0},
+			{"verify payload with an execute's fields", `{"deployment":"` + dep + `",` + execute + `,"verify":{"chunkRows":10}}`, "InvalidRollbackRequest", `unknown field "verify": a verify payload goes to the verify function`, 0},
+		},
+		"verify": {
+			{"unknown deployment", `{"deployment":"bgd-nosuchdeployment","verify":{}}`, "VerifyRefused", "no deployment bgd-nosuchdeployment", 0},
+			// A continuation (an asynchronous invocation Lambda would retry)
+			// answers its refusal instead of failing.
+			{"continuation of an unknown deployment", `{"deployment":"bgd-nosuchdeployment","verify":{"continuation":1}}`, "", "no deployment bgd-nosuchdeployment", 0},
+			{"a rollback request", `{"deployment":"` + dep + `",` + execute + `}`, "InvalidVerifyRequest", `unknown field "dryRun" (known here: deployment, verify)`, 0},
+			{"a dry run's payload", `{"deployment":"` + dep + `"}`, "InvalidVerifyRequest", `"verify" is required`, 0},
+			{"with an execute's fields", `{"deployment":"` + dep + `","verify":{},` + execute + `}`, "InvalidVerifyRequest", `unknown field "dryRun" (known here: deployment, verify)`, 0},
+			{"verify null", `{"deployment":"` + dep + `","verify":null,` + execute + `}`, "InvalidVerifyRequest", `"verify" must be an object, not null`, 0},
+			{"Verify mis-cased", `{"deployment":"` + dep + `","Verify":{}}`, "InvalidVerifyRequest", `unknown field "Verify": did you mean "verify"?`, 0},
+			{"chunkRows zero", `{"deployment":"` + dep + `","verify":{"chunkRows":0}}`, "InvalidVerifyRequest", `"verify.chunkRows" 0 is out of range`, 0},
+			{"chunkRows as a string", `{"deployment":"` + dep + `","verify":{"chunkRows":"1"}}`, "InvalidVerifyRequest", `"verify.chunkRows" must be an integer, not a string`, 0},
+			{"restart in a continuation", `{"deployment":"` + dep + `","verify":{"continuation":1,"restart":true}}`, "InvalidVerifyRequest", `"verify.restart" is not allowed in a continuation`, 0},
+			{"continuation past its bound", `{"deployment":"` + dep + `","verify":{"continuation":3,"maxContinuations":2}}`, "InvalidVerifyRequest", `"verify.continuation" 3 is above "verify.maxContinuations" 2`, 0},
+			{"caller in the payload", `{"deployment":"` + dep + `","caller":"root","verify":{}}`, "InvalidVerifyRequest", `unknown field "caller"`, 0},
+			{"array", `[{"deployment":"` + dep + `","verify":{}}]`, "InvalidVerifyRequest", "must be a JSON object, not an array", 0},
 		},
 		"teardown": {
 			{"unknown deployment", `{"deployment":"bgd-nosuchdeployment","reason":"done"}`, "", "no record of deployment bgd-nosuchdeployment", 0},
@@ -212,13 +235,20 @@ func TestIntegrationBadInputNoSideEffect(t *testing.T) {
 			{"coordinates without a file", `{"source":"aws.rds","detail-type":"RDS DB Cluster Event","detail":{"SourceIdentifier":"orders-prod","Message":"Binary log coordinates in green environment after switchover: position 4"}}`, "", "has no file", 0},
 		},
 	}
+	names := []string{"rollback", "verify", "teardown", "preflight", "configure", "capture"}
 	fns := map[string]*lambdatest.Function{}
-	for _, name := range []string{"rollback", "teardown", "preflight", "configure", "capture"} {
+	for _, name := range names {
 		fns[name] = lambdatest.Start(t, lambdatest.Build(t, "./"+name), w.Env())
 	}
-	fns["rollback"].Server().SetClientContext(`{"custom":{"caller":"mallory@oncall"},"env":{},"Client":{}}`)
+	// A verify continuation would be queued to the verify function itself
+	// (here named lambdatest): it exists, so that one would be accepted,
+	// and counted, if queued.
+	w.Lambda.AddFunction("lambdatest")
+	for _, name := range []string{"rollback", "verify"} {
+		fns[name].Server().SetClientContext(`{"custom":{"caller":"mallory@oncall"},"env":{},"Client":{}}`)
+	}
 
-	for _, name := range []string{"rollback", "teardown", "preflight", "configure", "capture"} {
+	for _, name := range names {
 		fn := fns[name]
 		for _, c := range cases[name] {
 			before := readWorldState(t, w)

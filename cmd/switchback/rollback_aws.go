@@ -222,6 +222,15 @@ func writeRollbackOutcome(w io.Writer, out orchestrate.RollbackOutcome) {
 			fmt.Fprintf(w, "Re-pointing FAILED (%s): run the same command again, re-pointing is idempotent\n", strings.TrimPrefix(st.Name, "re-point "))
 		}
 	}
+	switch v := out.Verify; {
+	case v != nil:
+		fmt.Fprintf(w, "Data verified: %s at %s against %s (run %s): %s\n",
+			strings.ToUpper(v.Outcome), v.FinishedAt.Format(time.RFC3339), v.RollbackTarget, v.RunID, v.Reason)
+	case out.VerifyError != "":
+		fmt.Fprintf(w, "Data verified: cannot tell (%s)\n", out.VerifyError)
+	case out.DryRun:
+		fmt.Fprintln(w, "Data verified: never — run switchback verify (or the switchback-verify function) to compare the rollback cluster's data with production's")
+	}
 	if !out.DryRun && out.Outcome != orchestrate.RollbackRefused {
 		fmt.Fprintf(w, "History: switchback history --deployment %s\n", out.Deployment)
 	}

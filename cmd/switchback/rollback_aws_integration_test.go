@@ -47,6 +47,9 @@ func TestRollbackDeploymentCommand(t *testing.T) {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	t.Logf("dry run:\n%s", out)
+	if !strings.Contains(out, "Data verified: never") {
+		t.Errorf("the dry run does not say the data was never verified:\n%s", out)
+	}
 	code, out, errOut = runCLI(t, "", env, "rollback", "--deployment", id, "--output", "json")
 	var plan orchestrate.RollbackOutcome
 	if err := json.Unmarshal([]byte(out), &plan); code != 0 || err != nil || plan.Outcome != replication.OutcomePlanned || plan.Caller == "" || plan.Report == nil {

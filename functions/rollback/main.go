@@ -15,17 +15,23 @@
 // cutover ran (a malformed payload, an unknown deployment, a wrong
 // confirm, another run's lease) fails the invocation with an error naming
 // the cause; once the engine ran, the response is the report, whose
-// "outcome" says completed, aborted, diverged, refused or planned.
+// "outcome" says completed, aborted, diverged, refused or planned. A dry
+// run also shows the latest verify result read from production ("verify"),
+// and says in its "reason" when that run found the rollback cluster
+// differing.
+//
+// Verify itself runs in its own function, switchback-verify
+// (functions/verify), so that a long verify never holds this function's
+// single concurrent execution: a payload with a "verify" object is not a
+// rollback request, and is refused as one (InvalidRollbackRequest).
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
@@ -76,7 +82,7 @@ func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (orchestra
 	return func(ctx context.Context, payload json.RawMessage) (orchestrate.RollbackOutcome, error) {
 		req, err := orchestrate.DecodeRollbackRequest(payload)
 		o, log := rt.For(ctx, req.Deployment)
-		req.Caller = caller(ctx)
+		req.Caller = wire.Caller(ctx)
 		if err != nil {
 			log.Error("rollback request refused", "caller", req.Caller, "error", err.Error())
 			return orchestrate.RollbackOutcome{}, &InvalidRollbackRequest{msg: err.Error()}
@@ -96,24 +102,4 @@ func handler(rt *wire.Runtime) func(context.Context, json.RawMessage) (orchestra
 		}
 		return out, nil
 	}
-}
-
-// caller is who invoked the function, as far as Lambda tells it.
-func caller(ctx context.Context) string {
-	lc, ok := lambdacontext.FromContext(ctx)
-	if !ok {
-		return "unknown"
-	}
-	cc := lc.ClientContext
-	for _, k := range []string{"caller", "user"} {
-		if v := strings.TrimSpace(cc.Custom[k]); v != "" {
-			return v
-		}
-	}
-	for _, v := range []string{cc.Client.InstallationID, cc.Client.AppTitle, lc.Identity.CognitoIdentityID} {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return "unknown"
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/switchback/switchback/shared/lambdatest"
 	"github.com/switchback/switchback/shared/orchestrate"
 	"github.com/switchback/switchback/shared/replication"
+	"github.com/switchback/switchback/shared/verify"
 )
 
 // The synthesized stack, shared by the tests.
@@ -600,9 +601,10 @@ func (e *e2e) schedule(fn string, expr string) []delivery {
 // routed by the synthesized patterns to capture, which invokes configure
 // through the Lambda API; the pair is configured once. The monitor
 // schedule's run publishes EMF that says the rollback is ready; reconcile
-// and teardown schedules find nothing to do. A dry-run rollback changes
-// nothing; an executed one completes: the rollback cluster takes writes,
-// production is read-only.
+// and teardown schedules find nothing to do. The verify function finds
+// the rollback cluster equal. A dry-run rollback changes nothing and shows
+// that result; an executed one completes: the rollback cluster takes
+// writes, production is read-only.
 func TestDeployedShape(t *testing.T) {
 	start := time.Now()
 	w := awstest.New(t)
@@ -730,6 +732,21 @@ func TestDeployedShape(t *testing.T) {
 		t.Fatalf("%d Lambda API invocations in all; want the one of configure", n)
 	}
 
+	// Verify, invoked by hand by on-call: the small tables compare equal
+	// in one invocation (nothing queued); the rollback dry run shows it.
+	step = time.Now()
+	vfn := e.byFunctionName(stack.Verify)
+	e.start(vfn).Server().SetClientContext(`{"custom":{"caller":"alice@oncall"},"env":{},"Client":{}}`)
+	var vout orchestrate.VerifyOutcome
+	if resp := e.invoke(vfn, []byte(`{"deployment":"`+awstest.DeploymentID+`","verify":{}}`)); json.Unmarshal(resp, &vout) != nil ||
+		vout.Outcome != verify.OutcomeEqual || vout.Continued || vout.Caller != "alice@oncall" || vout.Verify == nil {
+		t.Fatalf("verify answered %s\n%s", resp, vfn.proc.Output())
+	}
+	if n := len(w.Lambda.Calls("")); n != 1 {
+		t.Fatalf("%d Lambda API invocations in all after verify; want the one of configure", n)
+	}
+	t.Logf("verify: %s in %v (run %s, %d tables, %d rows)", vout.Outcome, time.Since(step).Round(time.Millisecond), vout.Verify.RunID, vout.Verify.Tables, vout.Verify.Rows)
+
 	// Rollback, invoked by hand by on-call.
 	step = time.Now()
 	rollback := e.byFunctionName(stack.Rollback)
@@ -744,8 +761,9 @@ func TestDeployedShape(t *testing.T) {
 	}
 	before := w.Snapshot()
 	out := outcome(e.invoke(rollback, []byte(`{"deployment":"`+awstest.DeploymentID+`","repoint":{"secret":{"secretId":"`+awstest.AppSecret+`"}}}`)))
-	if !out.DryRun || out.Outcome != replication.OutcomePlanned || out.Report == nil || out.Caller != "alice@oncall" || out.Rollback != awstest.OldID {
-		t.Fatalf("dry run answered %+v", out)
+	if !out.DryRun || out.Outcome != replication.OutcomePlanned || out.Report == nil || out.Caller != "alice@oncall" || out.Rollback != awstest.OldID ||
+		out.Verify == nil || out.Verify.RunID != vout.Verify.RunID || out.Verify.Outcome != verify.OutcomeEqual {
+		t.Fatalf("dry run answered %+v (verify %+v)", out, out.Verify)
 	}
 	if diff := before.Diff(w.Snapshot()); diff != "" {
 		t.Fatalf("the dry run changed:\n%s", diff)

@@ -1,4 +1,4 @@
-// Package stack is switchback's CDK v2 stack: the seven Lambda functions
+// Package stack is switchback's CDK v2 stack: the eight Lambda functions
 // from their prebuilt linux/arm64 bootstrap binaries, the EventBridge rules
 // and schedules that drive them, the DynamoDB state table, the encrypted
 // on-call topic, the generated replication secret, the alarms that page and
@@ -44,10 +44,11 @@ const (
 	Preflight = "preflight"
 	Rollback  = "rollback"
 	Teardown  = "teardown"
+	Verify    = "verify"
 )
 
-// FunctionNames lists the seven functions.
-var FunctionNames = []string{Capture, Reconcile, Configure, Monitor, Preflight, Rollback, Teardown}
+// FunctionNames lists the eight functions.
+var FunctionNames = []string{Capture, Reconcile, Configure, Monitor, Preflight, Rollback, Teardown, Verify}
 
 // Rule names (keys of Switchback.Rules).
 const (
@@ -104,6 +105,12 @@ var specs = map[string]fnSpec{
 	Preflight: {512, 120, false, "On RDS-EVENT-0244 or by hand: can the rollback path be built and trusted"},
 	Rollback:  {512, 900, true, "By hand: plans or performs the cutover back to the rollback cluster, then re-points"},
 	Teardown:  {256, 300, true, "On request or hourly for due pairs: ends a pair's rollback path"},
+	// Its own function, not a rollback payload: a verify chain holds its
+	// execution for hours, and the rollback function's single execution
+	// must stay free for a rollback. One chain at a time per account
+	// (reserved concurrency 1): a continuation queued while another
+	// invocation runs is throttled and retried by Lambda.
+	Verify: {512, 900, true, "By hand: compares the rollback cluster with production online, continuing itself until done"},
 }
 
 // leaseSeconds stays above the configure function's timeout (lambdaenv).
@@ -221,7 +228,7 @@ func New(scope constructs.Construct, id string, props *Props) (*Switchback, erro
 	env := s.environment(cfg, replicationSecretARN)
 
 	// The functions. configure first: capture and reconcile invoke it.
-	for _, name := range []string{Configure, Capture, Reconcile, Monitor, Preflight, Rollback, Teardown} {
+	for _, name := range []string{Configure, Capture, Reconcile, Monitor, Preflight, Rollback, Teardown, Verify} {
 		fnEnv := map[string]*string{}
 		for k, v := range env {
 			fnEnv[k] = jsii.String(v)
@@ -326,7 +333,7 @@ func stmt(sid string, actions, resources []string) awsiam.PolicyStatement {
 
 // grants gives each function what it calls, scoped to the configured ARNs.
 func (s *Switchback) grants(cfg Config, replicationSecretARN string, key awskms.IKey) {
-	var clusterARNs, pgARNs, secretARNs []string
+	var clusterARNs, pgARNs, secretARNs, adminSecretARNs []string
 	for _, c := range cfg.Clusters {
 		// The cluster, and what it becomes: <id>-old1 after a switchover,
 		// <id>-green-… while green, <id>-rolledback1 after a rename.
@@ -335,6 +342,7 @@ func (s *Switchback) grants(cfg Config, replicationSecretARN string, key awskms.
 			pgARNs = append(pgARNs, s.arn("rds", "cluster-pg", g))
 		}
 		secretARNs = append(secretARNs, c.AdminSecretARN)
+		adminSecretARNs = append(adminSecretARNs, c.AdminSecretARN)
 	}
 	sort.Strings(pgARNs)
 	secretARNs = append(secretARNs, replicationSecretARN)
@@ -351,7 +359,14 @@ func (s *Switchback) grants(cfg Config, replicationSecretARN string, key awskms.
 	secrets := stmt("ReadClusterSecrets", []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, secretARNs)
 
 	for name, fn := range s.Functions {
-		s.Table.GrantReadWriteData(fn)
+		if name == Verify {
+			// The record read, history lines appended (a PutItem each):
+			// it never updates or deletes an item.
+			s.Table.GrantReadData(fn)
+			fn.AddToRolePolicy(stmt("AppendHistory", []string{"dynamodb:PutItem"}, []string{*s.Table.TableArn()}))
+		} else {
+			s.Table.GrantReadWriteData(fn)
+		}
 		s.Topic.GrantPublish(fn)
 		key.Grant(fn, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
 		fn.AddToRolePolicy(describe)
@@ -390,6 +405,19 @@ func (s *Switchback) grants(cfg Config, replicationSecretARN string, key awskms.
 					"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue",
 				}, cfg.Repoint.AppSecretARNs))
 			}
+		case Verify:
+			// It logs in to both clusters as their admin (never as the
+			// replication user) and changes nothing through AWS.
+			fn.AddToRolePolicy(stmt("ReadAdminSecrets", []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, adminSecretARNs))
+			// A run that runs out of time continues in another invocation
+			// of the function, queued by the function itself (through the
+			// alias or version it was invoked by). The ARN is built from the
+			// fixed name: the function's own ARN attribute would make its
+			// role's policy depend on the function, which depends on the
+			// policy.
+			self := "switchback-" + Verify
+			fn.AddToRolePolicy(stmt("InvokeItselfToContinueVerify", []string{"lambda:InvokeFunction"},
+				[]string{s.arn("lambda", "function", self), s.arn("lambda", "function", self+":*")}))
 		}
 	}
 }
@@ -618,7 +646,7 @@ func (s *Switchback) dashboard() {
 func (s *Switchback) suppressions() {
 	cdknag.NagSuppressions_AddStackSuppressions(s.Stack, &[]*cdknag.NagPackSuppression{
 		{Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String("AWSLambdaBasicExecutionRole and AWSLambdaVPCAccessExecutionRole are the AWS-maintained minimum for a function's logs and its VPC network interfaces.")},
-		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String("Wildcards only where the resource is not known at deploy time or not scopable: RDS Describe* (account-wide lists), blue/green deployment ids (deployment:bgd-*, created by RDS), the clusters' renamed forms (<id>-*), the table's indexes, KMS GenerateDataKey*, Route 53 change ids.")},
+		{Id: jsii.String("AwsSolutions-IAM5"), Reason: jsii.String("Wildcards only where the resource is not known at deploy time or not scopable: RDS Describe* (account-wide lists), blue/green deployment ids (deployment:bgd-*, created by RDS), the clusters' renamed forms (<id>-*), the table's indexes, KMS GenerateDataKey*, Route 53 change ids, the verify function's own versions and aliases (function:switchback-verify:*, which it invokes to continue a verify run).")},
 	}, jsii.Bool(true))
 }
 

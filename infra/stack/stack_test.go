@@ -179,8 +179,8 @@ func TestReadmeExampleIsCdkJSONContext(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	fns := resources("AWS::Lambda::Function")
-	if len(fns) != 7 {
-		t.Fatalf("%d functions, want 7", len(fns))
+	if len(fns) != 8 {
+		t.Fatalf("%d functions, want 8", len(fns))
 	}
 	roles := map[string]bool{}
 	for _, name := range stack.FunctionNames {
@@ -203,7 +203,7 @@ func TestFunctions(t *testing.T) {
 				t.Errorf("Timeout %v", to)
 			}
 			rc, has := p["ReservedConcurrentExecutions"]
-			if name == stack.Configure || name == stack.Rollback || name == stack.Teardown {
+			if name == stack.Configure || name == stack.Rollback || name == stack.Teardown || name == stack.Verify {
 				jsonEq(t, "ReservedConcurrentExecutions", rc, 1)
 			} else if has {
 				t.Errorf("ReservedConcurrentExecutions %v on %s", rc, name)
@@ -234,7 +234,7 @@ func TestFunctions(t *testing.T) {
 			roles[string(role)] = true
 		})
 	}
-	if len(roles) != 7 {
+	if len(roles) != 8 {
 		t.Errorf("%d distinct roles, want one per function", len(roles))
 	}
 	// The lease outlives the longest configure run.
@@ -243,10 +243,10 @@ func TestFunctions(t *testing.T) {
 	if fmt.Sprint(lease) != "900" || cfgFn["Timeout"].(float64) >= 900 {
 		t.Errorf("lease %v s must exceed configure's timeout %v s", lease, cfgFn["Timeout"])
 	}
-	tmpl.ResourceCountIs(jsii.String("AWS::Lambda::EventInvokeConfig"), jsii.Number(7))
+	tmpl.ResourceCountIs(jsii.String("AWS::Lambda::EventInvokeConfig"), jsii.Number(8))
 	tmpl.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), &map[string]any{"RetentionInDays": 90})
 	tmpl.AllResourcesProperties(jsii.String("AWS::SQS::Queue"), &map[string]any{"SqsManagedSseEnabled": true})
-	tmpl.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(7))
+	tmpl.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(8))
 }
 
 func TestEventRules(t *testing.T) {
@@ -500,7 +500,7 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("alarm %s does not notify the topic: %s", id, actions)
 		}
 	}
-	if n := len(alarms); n != 5+14+3*len(shared.Config.AlarmDeployments) {
+	if n := len(alarms); n != 5+2*len(stack.FunctionNames)+3*len(shared.Config.AlarmDeployments) {
 		t.Errorf("%d alarms", n)
 	}
 }
@@ -633,4 +633,118 @@ func clone(m map[string]any) map[string]any {
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// policyStatements returns the IAM statements attached to function name's
+// role.
+func policyStatements(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	role := props(resources("AWS::Lambda::Function")[fnLogicalID(name)])["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0]
+	var out []map[string]any
+	for _, pol := range resources("AWS::IAM::Policy") {
+		attached := false
+		for _, r := range props(pol)["Roles"].([]any) {
+			if ref, _ := r.(map[string]any)["Ref"]; ref == role {
+				attached = true
+			}
+		}
+		if !attached {
+			continue
+		}
+		for _, st := range props(pol)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			out = append(out, st.(map[string]any))
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no policy statement on %s's role", name)
+	}
+	return out
+}
+
+// The verify function may invoke itself, and only itself (as it was
+// invoked: by name, version or alias), to continue a verify run; capture
+// and reconcile invoke configure; no other function invokes any: the
+// rollback function, whose single execution must stay free for a
+// rollback, invokes nothing (not even itself).
+func TestOnlyVerifyInvokesItself(t *testing.T) {
+	for _, name := range stack.FunctionNames {
+		var invokes []string
+		for _, s := range policyStatements(t, name) {
+			for _, a := range asList(s["Action"]) {
+				if strings.HasPrefix(a, "lambda:") {
+					if a != "lambda:InvokeFunction" {
+						t.Errorf("%s may %s", name, a)
+					}
+					invokes = append(invokes, asList(s["Resource"])...)
+				}
+			}
+		}
+		switch name {
+		case stack.Verify:
+			if len(invokes) != 2 || !strings.HasSuffix(invokes[0], `:function:switchback-verify"]]}`) || !strings.HasSuffix(invokes[1], `:function:switchback-verify:*"]]}`) {
+				t.Errorf("verify may invoke %v; want only itself and its versions and aliases", invokes)
+			}
+		case stack.Capture, stack.Reconcile:
+			for _, r := range invokes {
+				if !strings.Contains(r, `{"Fn::GetAtt":["`+fnLogicalID(stack.Configure)+`","Arn"]}`) {
+					t.Errorf("%s may invoke %s; want configure only", name, r)
+				}
+			}
+			if len(invokes) == 0 {
+				t.Errorf("%s may not invoke configure", name)
+			}
+		default:
+			if len(invokes) != 0 {
+				t.Errorf("%s may invoke %v; want nothing", name, invokes)
+			}
+		}
+	}
+}
+
+// The verify function: one chain at a time (reserved concurrency 1), a
+// 15-minute timeout for long runs, in the VPC like every function that
+// connects to the clusters; and a role that reads, appends history,
+// publishes to on-call and invokes itself, and changes nothing else: no
+// DynamoDB update or delete, no RDS change (parameter groups, clusters,
+// deployments), no secret written, no replication secret read.
+func TestVerifyFunction(t *testing.T) {
+	p := props(resources("AWS::Lambda::Function")[fnLogicalID(stack.Verify)])
+	jsonEq(t, "FunctionName", p["FunctionName"], "switchback-verify")
+	jsonEq(t, "Timeout", p["Timeout"], 900)
+	jsonEq(t, "ReservedConcurrentExecutions", p["ReservedConcurrentExecutions"], 1)
+	jsonEq(t, "SubnetIds", p["VpcConfig"].(map[string]any)["SubnetIds"], shared.Config.SubnetIDs)
+	tmpl.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), &map[string]any{"LogGroupName": "/aws/lambda/switchback-verify", "RetentionInDays": 90})
+
+	var actions []string
+	for _, s := range policyStatements(t, stack.Verify) {
+		res := strings.Join(asList(s["Resource"]), " ")
+		for _, a := range asList(s["Action"]) {
+			actions = append(actions, a)
+			switch {
+			case !mutating(a), a == "kms:Decrypt", strings.HasPrefix(a, "kms:GenerateDataKey"), a == "sns:Publish", a == "lambda:InvokeFunction":
+			case a == "sqs:SendMessage": // its dead-letter queue (Lambda's, for a failed asynchronous invocation)
+				if res != `{"Fn::GetAtt":["`+*shared.Stack.GetLogicalId(shared.DLQs[stack.Verify].Node().DefaultChild().(awscdk.CfnElement))+`","Arn"]}` {
+					t.Errorf("verify may SendMessage to %s; want its dead-letter queue only", res)
+				}
+			case a == "dynamodb:PutItem": // a history line
+				if table := `{"Fn::GetAtt":["` + *shared.Stack.GetLogicalId(shared.Table.Node().DefaultChild().(awscdk.CfnElement)) + `","Arn"]}`; res != table {
+					t.Errorf("verify may PutItem on %s; want the state table %s only", res, table)
+				}
+			default:
+				t.Errorf("verify may %s on %s; want reads, history appends, on-call and itself only", a, res)
+			}
+			if strings.HasPrefix(a, "secretsmanager:") && (strings.Contains(res, "ReplicationSecret") || strings.Contains(res, "repl")) {
+				t.Errorf("verify may read the replication secret: %s", res)
+			}
+		}
+	}
+	for _, want := range []string{"dynamodb:GetItem", "dynamodb:PutItem", "secretsmanager:GetSecretValue", "sns:Publish", "lambda:InvokeFunction"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("verify's role lacks %s (has %v)", want, actions)
+		}
+	}
+	pol, _ := json.Marshal(policyStatements(t, stack.Verify))
+	if !strings.Contains(string(pol), "secret:orders-prod/admin-AbCdEf") {
+		t.Errorf("verify may not read the admin secret: %s", pol)
+	}
 }

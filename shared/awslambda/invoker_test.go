@@ -142,3 +142,40 @@ func TestInvokeConfigureRetriesThrottling(t *testing.T) {
 		t.Errorf("calls = %+v, want one throttled then one accepted", calls)
 	}
 }
+
+// InvokeVerify queues the continuation as an Event invocation of the
+// function as it was invoked (here an alias ARN), with a payload that the
+// verify function decodes back to the same request.
+func TestInvokeVerify(t *testing.T) {
+	f := awsfake.StartLambda(t)
+	f.AddFunction("switchback-verify")
+	self := "arn:aws:lambda:us-east-1:123456789012:function:switchback-verify:live"
+	rows, bound := 10, 4
+	req := orchestrate.VerifyRequest{Deployment: "bgd-abc123", Caller: "alice",
+		Verify: orchestrate.VerifyOptions{Tables: []string{"shop.orders"}, ChunkRows: &rows, Continuation: 2, MaxContinuations: &bound}}
+	if err := NewInvoker(f.Client(), self).InvokeVerify(context.Background(), req); err != nil {
+		t.Fatalf("InvokeVerify: %v", err)
+	}
+	calls := f.Calls("switchback-verify")
+	if len(calls) != 1 || calls[0].FunctionName != self || calls[0].Qualifier != "live" || calls[0].InvocationType != "Event" || calls[0].Status != http.StatusAccepted {
+		t.Fatalf("calls = %+v", calls)
+	}
+	got, err := orchestrate.DecodeVerifyRequest(calls[0].Payload)
+	if err != nil {
+		t.Fatalf("the payload %s does not decode: %v", calls[0].Payload, err)
+	}
+	if got.Deployment != req.Deployment || got.Verify.Continuation != 2 || *got.Verify.ChunkRows != 10 || *got.Verify.MaxContinuations != 4 ||
+		len(got.Verify.Tables) != 1 || got.Caller != "" || strings.Contains(string(calls[0].Payload), "alice") {
+		t.Errorf("payload %s decoded to %+v", calls[0].Payload, got)
+	}
+
+	// Refused by IAM: the error names the function and the deployment.
+	f.FailNext("", 1, awsfake.LambdaAccessDenied("switchback-verify"))
+	err = NewInvoker(f.Client(), "switchback-verify").InvokeVerify(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "invoke switchback-verify for deployment bgd-abc123") || !strings.Contains(err.Error(), "lambda:InvokeFunction") {
+		t.Errorf("access denied: %v", err)
+	}
+	if err := NewInvoker(f.Client(), "switchback-verify").InvokeVerify(context.Background(), orchestrate.VerifyRequest{}); err == nil || !strings.Contains(err.Error(), "names no deployment") {
+		t.Errorf("no deployment: %v", err)
+	}
+}

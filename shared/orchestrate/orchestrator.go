@@ -77,6 +77,10 @@ type Orchestrator struct {
 	Deleter     BlueGreenDeleter
 	// Repoint re-points the application after a rollback (rollback.go).
 	Repoint Repointers
+	// VerifyInvoker continues a verify run in another invocation of the
+	// verify function (verify.go); nil: a run that runs out of time says
+	// to run it again.
+	VerifyInvoker VerifyInvoker
 	// BinlogFileCreated reads when production created a binlog file, for
 	// the monitor's binlog retention headroom (shared/binlogtime.FileCreated,
 	// which links go-mysql: only the monitor wires it). Without it the

@@ -132,6 +132,12 @@ type RollbackOutcome struct {
 	Report *replication.RollbackReport `json:"report,omitempty"`
 	// Repoint holds one step per re-pointing mode (planned on a dry run).
 	Repoint []replication.Step `json:"repoint"`
+	// Verify is, on a dry run, the latest finished verify run read from
+	// production (shared/verify): nil when there is none. When it found
+	// the rollback cluster differing, Reason says so (it does not refuse
+	// the rollback). VerifyError says why it could not be read.
+	Verify      *VerifySummary `json:"verify,omitempty"`
+	VerifyError string         `json:"verify_error,omitempty"`
 }
 
 // Rollback outcomes beyond the engine's.
@@ -421,7 +427,8 @@ func (r *rollbackRun) engineRequest(ctx context.Context, p *pair, execute bool) 
 }
 
 // dryRun plans: the engine's plan on both servers and each re-pointing
-// mode's plan. It writes nothing anywhere.
+// mode's plan, with the latest verify result read from production. It
+// writes nothing anywhere.
 func (r *rollbackRun) dryRun(ctx context.Context) (RollbackOutcome, error) {
 	out := r.out
 	if err := r.syncRename(ctx, false); err != nil {
@@ -443,6 +450,7 @@ func (r *rollbackRun) dryRun(ctx context.Context) (RollbackOutcome, error) {
 	rep, engineErr := replication.Rollback(ctx, er)
 	out.Report, out.Outcome, out.Reason = &rep, rep.Outcome, rep.Reason
 	r.planRepoint(ctx, p)
+	latestVerify(ctx, p.prod.DB(), out)
 	return *out, engineErr
 }
 

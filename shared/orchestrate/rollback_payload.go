@@ -119,16 +119,24 @@ const (
 	jsonBool
 	jsonInt
 	jsonObject
+	jsonStrings // an array of strings
 )
 
 func (k jsonKind) String() string {
-	return [...]string{"a string", "true or false", "an integer", "an object"}[k]
+	return [...]string{"a string", "true or false", "an integer", "an object", "an array of strings"}[k]
 }
 
 type jsonField struct {
 	kind   jsonKind
 	fields map[string]jsonField
+	// elsewhere names, for an object, fields that belong to another
+	// function's payload: an unknown field error says where it goes.
+	elsewhere map[string]string
 }
+
+// verifyElsewhere is where a "verify" object sent to the rollback
+// function belongs.
+const verifyElsewhere = `a verify payload goes to the verify function (switchback-verify), not to the rollback function`
 
 var rollbackSchema = jsonField{kind: jsonObject, fields: map[string]jsonField{
 	"deployment":            {kind: jsonString},
@@ -149,14 +157,15 @@ var rollbackSchema = jsonField{kind: jsonObject, fields: map[string]jsonField{
 		"secret": {kind: jsonObject, fields: map[string]jsonField{"secretId": {kind: jsonString}}},
 		"rename": {kind: jsonObject, fields: map[string]jsonField{}},
 	}},
-}}
+}, elsewhere: map[string]string{"verify": verifyElsewhere}}
 
 // DecodeRollbackRequest reads a rollback payload strictly and checks it
 // (Validate). Every field name must be exact (encoding/json would take
 // "dryrun" for "dryRun"), appear once, and have its type (a string "false"
 // is not false, null is not a value); anything after the object is an
 // error. Errors name the field by its path ("repoint.route53.ttl") and
-// wrap ErrInvalidRequest.
+// wrap ErrInvalidRequest. A "verify" object (a VerifyRequest's) is refused
+// with a pointer to the verify function, never read as a dry run.
 func DecodeRollbackRequest(payload []byte) (RollbackRequest, error) {
 	var req RollbackRequest
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -190,6 +199,8 @@ func checkJSON(dec *json.Decoder, path string, f jsonField) error {
 			return checkObject(dec, path, f)
 		case v == '{':
 			got = "an object"
+		case f.kind == jsonStrings:
+			return checkStrings(dec, path)
 		default:
 			got = "an array"
 		}
@@ -248,7 +259,40 @@ func checkObject(dec *json.Decoder, path string, f jsonField) error {
 	return err
 }
 
+// checkStrings reads the elements of an array at path, after its '[':
+// each must be a string (null is not).
+func checkStrings(dec *json.Decoder, path string) error {
+	for i := 0; dec.More(); i++ {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%q: %v", path, err)
+		}
+		if _, ok := tok.(string); !ok {
+			got := "null"
+			switch v := tok.(type) {
+			case json.Delim:
+				got = "an object"
+				if v == '[' {
+					got = "an array"
+				}
+			case bool:
+				got = "a boolean"
+			case json.Number:
+				got = "a number"
+			}
+			return fmt.Errorf("%q[%d] must be a string, not %s", path, i, got)
+		}
+	}
+	_, err := dec.Token() // ']'
+	return err
+}
+
 func unknownField(full, key string, f jsonField) error {
+	for k, where := range f.elsewhere {
+		if strings.EqualFold(k, key) {
+			return fmt.Errorf("unknown field %q: %s", full, where)
+		}
+	}
 	known := make([]string, 0, len(f.fields))
 	for k := range f.fields {
 		known = append(known, k)

@@ -64,6 +64,11 @@ func TestDecodeRollbackRequestRefuses(t *testing.T) {
 		"ttl":                   {`{"deployment":"bgd-1","repoint":{"route53":{"zoneId":"Z1","recordName":"a.b","ttl":-1}}}`, `"repoint.route53.ttl" -1 is out of range`},
 		"secret id":             {`{"deployment":"bgd-1","repoint":{"secret":{"secretId":" "}}}`, `"repoint.secret.secretId" is required`},
 		"reverse and rename":    {`{"deployment":"bgd-1","reverse":true,"repoint":{"rename":{}}}`, `"reverse" and "repoint.rename" exclude each other`},
+		// A verify payload is the verify function's: never a rollback's dry run.
+		"verify payload":      {`{"deployment":"bgd-1","verify":{}}`, `unknown field "verify": a verify payload goes to the verify function (switchback-verify)`},
+		"verify first":        {`{"verify":{"chunkRows":10},"deployment":"bgd-1"}`, `unknown field "verify": a verify payload goes to the verify function`},
+		"Verify mis-cased":    {`{"deployment":"bgd-1","Verify":{}}`, `unknown field "Verify": a verify payload goes to the verify function`},
+		"verify in a repoint": {`{"deployment":"bgd-1","repoint":{"verify":{}}}`, `unknown field "repoint.verify" (known here: rename, route53, secret)`},
 	}
 	for name, c := range cases {
 		_, err := DecodeRollbackRequest([]byte(c.payload))

@@ -6,10 +6,10 @@
 // missed, Configure fences the old cluster and sets up reverse replication.
 //
 // It talks to AWS only through the small interfaces declared here
-// (Topology, EventHistory, Store, Invoker, Notifier, Credentials,
-// FencerFactory, the re-pointers in Repointers) and reads binlog file
-// creation times through replication.BinlogFileCreated; the adapters live
-// in their own packages (shared/awsrds, shared/dynamostate,
+// (Topology, EventHistory, Store, Invoker, VerifyInvoker, Notifier,
+// Credentials, FencerFactory, the re-pointers in Repointers) and reads
+// binlog file creation times through replication.BinlogFileCreated; the
+// adapters live in their own packages (shared/awsrds, shared/dynamostate,
 // shared/awsclients, shared/awslambda, shared/repoint, shared/binlogtime)
 // and each Lambda function wires only the ones it uses, so that it links
 // no other.

@@ -254,10 +254,12 @@ type Inputs struct {
 	Now func() time.Time
 }
 
-// Run runs every check and returns the report. It changes nothing, except
-// the binlog retention on production when Settings.Fix is set and the
-// retention is short. Problems reading a server become failed or skipped
-// checks with their evidence, never an error.
+// Run runs every check and returns the report; when a verify run has
+// finished against production, the report also shows its result
+// (CheckLatestVerify). It changes nothing, except the binlog retention on
+// production when Settings.Fix is set and the retention is short.
+// Problems reading a server become failed or skipped checks with their
+// evidence, never an error.
 func Run(ctx context.Context, in Inputs) Report {
 	s := in.Settings.withDefaults()
 	now := time.Now
@@ -346,6 +348,11 @@ func Run(ctx context.Context, in Inputs) Report {
 		}
 		add(checkPrimaryKeys(prodFacts.noPK, prodFacts.noPKCount, prodFacts.noPKErr, prodFacts.invisiblePK, rbV))
 		add(checkAuthPlugin(prodFacts.auth, rbV, rollbackDialect(in.Rollback), s.ReplicationUser, s.ReplicationUserHost))
+		// Information, when there is any: the latest verify of the
+		// rollback target's data (after the switchover, when the pair runs).
+		if c, ok := latestVerifyFrom(ctx, in.Production.Server, now()); ok {
+			add(c)
+		}
 	}
 	rep.Verdict = Verdict(rep.Checks)
 	return rep

@@ -30,9 +30,9 @@ const bootstrapLimit = 15_000_000
 
 // footprintPayload is the cheap invocation every function answers at
 // once: a JSON array where each expects an object. Capture drops it as a
-// malformed event; configure, teardown, preflight and rollback refuse it
-// with an error; reconcile and monitor ignore their payload and do a run
-// against empty local fakes (no deployments, no records).
+// malformed event; configure, teardown, preflight, rollback and verify
+// refuse it with an error; reconcile and monitor ignore their payload and
+// do a run against empty local fakes (no deployments, no records).
 const footprintPayload = "[]"
 
 // benchFootprint builds every function as `make build-functions` does
@@ -144,7 +144,7 @@ func benchFootprint(ctx context.Context, cfg benchConfig) (section, error) {
 	}
 	sec.Target = footprintTarget(len(fns), over, largest)
 	sec.Notes = []string{
-		"Answers: capture drops a malformed event (a response, no error); configure, teardown, preflight and rollback " +
+		"Answers: capture drops a malformed event (a response, no error); configure, teardown, preflight, rollback and verify " +
 			"refuse the payload with an error; reconcile and monitor ignore their payload and run against empty fakes " +
 			"(DescribeBlueGreenDeployments on the fake RDS, a scan of an empty dynalite table).",
 		"The start time includes starting the local Runtime API server (an httptest server, well under a millisecond), " +

@@ -89,7 +89,7 @@ func TestFunctionNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"capture", "configure", "monitor", "rollback"} {
+	for _, want := range []string{"capture", "configure", "monitor", "rollback", "verify"} {
 		if !strings.Contains(strings.Join(names, " "), want) {
 			t.Errorf("functionNames() = %v; want %s among them", names, want)
 		}

@@ -8,7 +8,8 @@
 // and the MySQL connector.
 //
 // The adapters only some functions use — the state store (DynamoDB), the
-// configure invoker (Lambda), re-pointing (Route 53, Secrets Manager, RDS),
+// Lambda invoker (of configure; of the verify function itself, to
+// continue a verify run), re-pointing (Route 53, Secrets Manager, RDS),
 // binlog file creation times (go-mysql) — each function's main.go adds to
 // Runtime.Orchestrator itself: a package this one imported would be linked
 // into every function, used or not.
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -116,6 +118,30 @@ func (r *Runtime) For(ctx context.Context, deployment string) (orchestrate.Orche
 		emf.Publish(ctx, log, deployment, map[string]float64{name: value})
 	}
 	return o, log
+}
+
+// Caller is who invoked the function, as far as Lambda tells it: the
+// client context's custom "caller" or "user", else the client
+// application's installation id or title, else the Cognito identity, else
+// "unknown" (Lambda does not pass the invoking IAM identity to a function;
+// CloudTrail records it).
+func Caller(ctx context.Context) string {
+	lc, ok := lambdacontext.FromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	cc := lc.ClientContext
+	for _, k := range []string{"caller", "user"} {
+		if v := strings.TrimSpace(cc.Custom[k]); v != "" {
+			return v
+		}
+	}
+	for _, v := range []string{cc.Client.InstallationID, cc.Client.AppTitle, lc.Identity.CognitoIdentityID} {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return "unknown"
 }
 
 // Fail logs a cold-start failure and exits: Lambda reports it as an init
