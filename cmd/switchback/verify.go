@@ -43,8 +43,9 @@ the same command again after an interruption and it continues where it
 stopped (--restart starts over). The rollback dry run and preflight show the
 latest result.
 
-Exit status: 0 equal, 1 differing, 2 usage, 3 refused or not everything
-could be verified (nothing differs).
+Exit status: 0 equal, 1 differing, 2 usage, 3 refused (a server out of
+reach, replication stopped, a cutover running…) or not everything could be
+verified (nothing differs).
 
 JSON keys: run_id, outcome (equal, differing, unverified, refused), reason,
 production, rollback_target, resumed, started_at, finished_at, tables (table,
@@ -77,9 +78,18 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), verify.ErrUsage.Error()+": "))
 	}
+	// Exit 1 means "differing" to scripts: a server that cannot be
+	// reached proves nothing, so it is a refusal (3), with the reason.
+	refused := func(err error) error {
+		fmt.Fprintf(env.stderr, "switchback verify: refused, nothing compared: %v\n", err)
+		return errRefusedExit
+	}
 	prod, rb, closeBoth, err := pf.connect(ctx, env)
-	if err != nil {
+	if errors.Is(err, errUsage) {
 		return err
+	}
+	if err != nil {
+		return refused(err)
 	}
 	defer closeBoth()
 	rep, err := verify.Run(ctx, verify.Request{
@@ -91,7 +101,7 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), verify.ErrUsage.Error()+": "))
 	}
 	if rep == nil {
-		return err
+		return refused(err)
 	}
 	if pf.output == outputJSON {
 		if err := writeJSON(env.stdout, rep); err != nil {
