@@ -19,7 +19,7 @@ func readTables(ctx context.Context, db *sql.DB) (map[string]*Table, error) {
 	}
 	for rows.Next() {
 		t := &Table{}
-		if err := rows.Scan(&t.Schema, &t.Name, &t.Engine, &t.EstimatedRows); err != nil {
+		if err := rows.Scan(&t.Schema, &t.Name, &t.Type, &t.Engine, &t.EstimatedRows); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
@@ -35,13 +35,18 @@ func readTables(ctx context.Context, db *sql.DB) (map[string]*Table, error) {
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
 	for rows.Next() {
-		var schema, name, nullable string
+		var schema, name, nullable, extra string
 		var c Column
-		if err := rows.Scan(&schema, &name, &c.Name, &c.DataType, &c.ColumnType, &nullable, &c.Charset, &c.Collation); err != nil {
+		if err := rows.Scan(&schema, &name, &c.Name, &c.DataType, &c.ColumnType, &nullable, &c.Charset, &c.Collation, &extra); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list columns: %w", err)
 		}
 		c.Nullable = nullable == "YES"
+		// MariaDB's system-versioning period columns hold when each
+		// server changed the row, not what it holds.
+		if e := strings.ToUpper(extra); strings.Contains(e, "ROW START") || strings.Contains(e, "ROW END") {
+			continue
+		}
 		if t := tables[schema+"."+name]; t != nil {
 			t.Columns = append(t.Columns, c)
 		}
@@ -57,7 +62,8 @@ func readTables(ctx context.Context, db *sql.DB) (map[string]*Table, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var schema, name, index, column string
+		var schema, name, index string
+		var column sql.NullString // NULL for a functional key part (MySQL 8)
 		var nonUnique int
 		if err := rows.Scan(&schema, &name, &index, &nonUnique, &column); err != nil {
 			return nil, fmt.Errorf("list indexes: %w", err)
@@ -66,7 +72,7 @@ func readTables(ctx context.Context, db *sql.DB) (map[string]*Table, error) {
 		switch {
 		case t == nil:
 		case index == "PRIMARY":
-			t.Key = append(t.Key, column)
+			t.Key = append(t.Key, column.String)
 		case nonUnique == 0 && !slices.Contains(t.UniqueKeys, index):
 			t.UniqueKeys = append(t.UniqueKeys, index)
 		case nonUnique != 0 && !slices.Contains(t.NonUniqueKeys, index):

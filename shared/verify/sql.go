@@ -25,7 +25,10 @@ type Column struct {
 // key's columns in key order (none when it has no primary key).
 type Table struct {
 	Schema, Name string
-	Engine       string
+	// Type is information_schema's TABLE_TYPE: BASE TABLE, SYSTEM
+	// VERSIONED (MariaDB), SEQUENCE (MariaDB), …
+	Type   string
+	Engine string
 	// EstimatedRows is information_schema's estimate, for progress only.
 	EstimatedRows int64
 	Columns       []Column
@@ -60,7 +63,7 @@ type keyKind int
 const (
 	keyUnsupported keyKind = iota
 	keyInteger             // bound as a Go integer: no float comparison
-	keyDecimal             // bound as text through CAST(? AS DECIMAL(65,30))
+	keyDecimal             // bound as text through CAST(? AS DECIMAL(p,s)), the column's own
 	keyTemporal            // bound as text: the server converts to the column's type
 	keyString              // bound as text: the column's collation compares
 	keyBinary              // read as HEX(col), bound as UNHEX(?)
@@ -82,13 +85,16 @@ func kindOf(c Column) keyKind {
 	return keyUnsupported
 }
 
-// binaryValued lists the types whose values are hashed as HEX(col): their
-// bytes, whatever the connection's character set.
-func binaryValued(c Column) bool {
+// digested lists the types whose values enter a row's hash as MD5(col):
+// their bytes, whatever the connection's character set, in 32 characters
+// whatever their size (HEX or the value itself would make the row's text
+// exceed max_allowed_packet for values of a few MB, and the server then
+// silently turns it into NULL).
+func digested(c Column) bool {
 	switch c.DataType {
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext",
 		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
-		"enum", "set", "bit", "geometry", "point", "linestring", "polygon",
+		"enum", "set", "bit", "json", "geometry", "point", "linestring", "polygon",
 		"multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":
 		return true
 	}
@@ -98,6 +104,9 @@ func binaryValued(c Column) bool {
 // unverifiableReason says why t cannot be compared chunk by chunk, or ""
 // when it can.
 func unverifiableReason(t Table) string {
+	if t.Type != "" && t.Type != "BASE TABLE" && t.Type != "SYSTEM VERSIONED" {
+		return fmt.Sprintf("a %s is not a table whose rows can be compared", t.Type)
+	}
 	if !strings.EqualFold(t.Engine, "InnoDB") {
 		return fmt.Sprintf("engine %s is not transactional: it has no consistent snapshot to compare at", orUnknown(t.Engine))
 	}
@@ -141,30 +150,52 @@ const (
 	byCollation
 )
 
+// columnExpr is how column c enters a row's hash.
+func columnExpr(c Column, mode hashMode) string {
+	q := quoteIdent(c.Name)
+	switch {
+	case mode == byCollation && c.Collation != "":
+		return "MD5(WEIGHT_STRING(" + q + "))"
+	case digested(c):
+		return "MD5(" + q + ")"
+	}
+	return q
+}
+
 // rowExpr is one row's values as a single string: each column's value
-// (strings as their bytes in hex), '#'-separated, then a NULL bitmap so
-// that NULL and ” differ and ('a', NULL) differs from (NULL, 'a').
+// (strings and other long types as the MD5 of their bytes),
+// '#'-separated, then a NULL bitmap so that NULL and ” differ and ('a',
+// NULL) differs from (NULL, 'a').
 func rowExpr(t Table, mode hashMode) string {
 	parts := make([]string, 0, len(t.Columns)+1)
 	nulls := make([]string, 0, len(t.Columns))
 	for _, c := range t.Columns {
-		q := quoteIdent(c.Name)
-		switch {
-		case mode == byCollation && c.Collation != "":
-			parts = append(parts, "HEX(WEIGHT_STRING("+q+"))")
-		case binaryValued(c):
-			parts = append(parts, "HEX("+q+")")
-		default:
-			parts = append(parts, q)
-		}
+		parts = append(parts, columnExpr(c, mode))
 		if c.Nullable {
-			nulls = append(nulls, "ISNULL("+q+")")
+			nulls = append(nulls, "ISNULL("+quoteIdent(c.Name)+")")
 		}
 	}
 	if len(nulls) > 0 {
 		parts = append(parts, "CONCAT("+strings.Join(nulls, ", ")+")")
 	}
 	return "CONCAT_WS('#', " + strings.Join(parts, ", ") + ")"
+}
+
+// unhashedExpr is true for a row some of whose non-NULL values the
+// server could not digest (MD5 is NULL under FIPS mode; WEIGHT_STRING is
+// NULL past max_allowed_packet): such a row cannot be compared, and a
+// chunk holding one is never called equal.
+func unhashedExpr(t Table, mode hashMode) string {
+	var conds []string
+	for _, c := range t.Columns {
+		if e := columnExpr(c, mode); e != quoteIdent(c.Name) {
+			conds = append(conds, "("+quoteIdent(c.Name)+" IS NOT NULL AND "+e+" IS NULL)")
+		}
+	}
+	if len(conds) == 0 {
+		return "0"
+	}
+	return "(" + strings.Join(conds, " OR ") + ")"
 }
 
 // Bound is a primary-key value: one string per key column (binary columns
@@ -205,7 +236,9 @@ func keyPlaceholder(c Column, v string) (string, any, error) {
 		}
 		return "?", n, nil
 	case keyDecimal:
-		return "CAST(? AS DECIMAL(65,30))", v, nil
+		// The column's own precision: DECIMAL(65,30) would clamp a key
+		// with more than 35 integer digits (and MariaDB's scale above 30).
+		return "CAST(? AS " + decimalType(c.ColumnType) + ")", v, nil
 	case keyBinary:
 		return "UNHEX(?)", v, nil
 	}
@@ -299,9 +332,10 @@ func boundaryQuery(t Table, lower Bound, rows int) (query, error) {
 }
 
 // checksumQuery counts the chunk's rows and folds their MD5s into one
-// 128-bit XOR, as hex (empty for no rows). XOR is order-free, so both
-// sides may read the chunk in any order; with a primary key no two rows
-// are alike, so none cancel out.
+// 128-bit XOR, as hex (empty for no rows), and counts the rows it could
+// not hash (see unhashedExpr). XOR is order-free, so both sides may read
+// the chunk in any order; with a primary key no two rows are alike, so
+// none cancel out.
 func checksumQuery(t Table, lower, upper Bound, mode hashMode) (query, error) {
 	cond, args, err := rangeCondition(t, lower, upper)
 	if err != nil {
@@ -311,8 +345,8 @@ func checksumQuery(t Table, lower, upper Bound, mode hashMode) (query, error) {
 		return "LPAD(CONV(BIT_XOR(CAST(CONV(SUBSTRING(h, " + strconv.Itoa(from) + ", 16), 16, 10) AS UNSIGNED)), 10, 16), 16, '0')"
 	}
 	return query{
-		SQL: "SELECT COUNT(*), IF(COUNT(*) = 0, '', LOWER(CONCAT(" + half(1) + ", " + half(17) + "))) FROM (SELECT MD5(" +
-			rowExpr(t, mode) + ") AS h FROM " + t.quoted() + " FORCE INDEX (`PRIMARY`) WHERE " + cond + ") AS chunk" + marker,
+		SQL: "SELECT COUNT(*), IF(COUNT(*) = 0, '', LOWER(CONCAT(" + half(1) + ", " + half(17) + "))), COALESCE(SUM(h IS NULL OR unhashed), 0) FROM (SELECT MD5(" +
+			rowExpr(t, mode) + ") AS h, " + unhashedExpr(t, mode) + " AS unhashed FROM " + t.quoted() + " FORCE INDEX (`PRIMARY`) WHERE " + cond + ") AS chunk" + marker,
 		Args: args,
 	}, nil
 }
@@ -325,7 +359,8 @@ func rowHashesQuery(t Table, lower, upper Bound) (query, error) {
 		return query{}, err
 	}
 	return query{
-		SQL: "SELECT " + keySelect(t) + ", MD5(" + rowExpr(t, byBytes) + "), MD5(" + rowExpr(t, byCollation) + ") FROM " +
+		SQL: "SELECT " + keySelect(t) + ", IF(" + unhashedExpr(t, byBytes) + ", NULL, MD5(" + rowExpr(t, byBytes) + ")), IF(" +
+			unhashedExpr(t, byCollation) + ", NULL, MD5(" + rowExpr(t, byCollation) + ")) FROM " +
 			t.quoted() + " FORCE INDEX (`PRIMARY`) WHERE " + cond + " ORDER BY " + orderByKey(t) + marker,
 		Args: args,
 	}, nil
@@ -343,25 +378,46 @@ func notSystemSchema(col string) string {
 }
 
 var (
-	tablesQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, ''), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES" +
-		" WHERE TABLE_TYPE = 'BASE TABLE' AND " + notSystemSchema("TABLE_SCHEMA") + " ORDER BY TABLE_SCHEMA, TABLE_NAME" + marker
-	columnsQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')" +
+	// Every table but views: MariaDB lists system-versioned tables and
+	// sequences under their own TABLE_TYPE.
+	tablesQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE, ''), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES" +
+		" WHERE TABLE_TYPE NOT IN ('VIEW', 'SYSTEM VIEW') AND " + notSystemSchema("TABLE_SCHEMA") + " ORDER BY TABLE_SCHEMA, TABLE_NAME" + marker
+	columnsQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), COALESCE(EXTRA, '')" +
 		" FROM information_schema.COLUMNS WHERE " + notSystemSchema("TABLE_SCHEMA") + " ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION" + marker
 	indexesQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS" +
 		" WHERE " + notSystemSchema("TABLE_SCHEMA") + " ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX" + marker
 )
 
 // reIntWidth is an integer type's display width, which MySQL 8.0.19+ no
-// longer shows and which never changes what a column holds.
-var reIntWidth = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)`)
+// longer shows and which never changes what a column holds (unless
+// ZEROFILL pads values with it).
+var reIntWidth = regexp.MustCompile(`(?i)^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)`)
 
 // normalType is a COLUMN_TYPE with what differs between versions without
-// changing the data removed: integer display widths, and utf8mb3 spelled
-// utf8.
+// changing the data removed: integer display widths (kept with
+// ZEROFILL), and the case of the type's name (not of ENUM or SET labels).
 func normalType(columnType string) string {
-	t := strings.ToLower(strings.TrimSpace(columnType))
-	t = reIntWidth.ReplaceAllString(t, "$1")
-	return t
+	t := strings.TrimSpace(columnType)
+	if !strings.Contains(strings.ToLower(t), "zerofill") {
+		t = reIntWidth.ReplaceAllString(t, "$1")
+	}
+	name, rest, _ := strings.Cut(t, "(")
+	if rest != "" {
+		return strings.ToLower(name) + "(" + rest
+	}
+	return strings.ToLower(t)
+}
+
+// reDecimal is DECIMAL(p,s) in a COLUMN_TYPE.
+var reDecimal = regexp.MustCompile(`(?i)^(?:decimal|numeric)\((\d+),(\d+)\)`)
+
+// decimalType is the CAST target for a DECIMAL column's values: its own
+// precision and scale.
+func decimalType(columnType string) string {
+	if m := reDecimal.FindStringSubmatch(strings.TrimSpace(columnType)); m != nil {
+		return "DECIMAL(" + m[1] + "," + m[2] + ")"
+	}
+	return "DECIMAL(65,30)"
 }
 
 func normalCharset(s string) string {
@@ -404,6 +460,9 @@ func definitionDifferences(prod, rb Table) []string {
 		if !prodCols[rc.Name] {
 			out = append(out, fmt.Sprintf("column %s exists only on the rollback target", rc.Name))
 		}
+	}
+	if !strings.EqualFold(prod.Engine, rb.Engine) {
+		out = append(out, fmt.Sprintf("engine is %s on production, %s on the rollback target", orNone(prod.Engine), orNone(rb.Engine)))
 	}
 	if a, b := strings.Join(prod.Key, ", "), strings.Join(rb.Key, ", "); a != b {
 		out = append(out, fmt.Sprintf("primary key is (%s) on production, (%s) on the rollback target", a, b))

@@ -20,8 +20,8 @@ var storeDDL = []string{
 	"CREATE DATABASE IF NOT EXISTS switchback" + marker + " CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
 	`CREATE TABLE IF NOT EXISTS switchback.verify_run` + marker + ` (
   id CHAR(32) NOT NULL PRIMARY KEY,
-  rollback_target VARCHAR(255) NOT NULL,
-  options VARCHAR(4096) NOT NULL,
+  rollback_target VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
+  options VARCHAR(4096) COLLATE utf8mb4_bin NOT NULL,
   state VARCHAR(16) NOT NULL,
   started_at DATETIME(6) NOT NULL,
   updated_at DATETIME(6) NOT NULL,
@@ -31,7 +31,7 @@ var storeDDL = []string{
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
 	`CREATE TABLE IF NOT EXISTS switchback.verify_chunk` + marker + ` (
   run_id CHAR(32) NOT NULL,
-  table_name VARCHAR(200) NOT NULL,
+  table_name VARCHAR(200) COLLATE utf8mb4_bin NOT NULL,
   seq INT NOT NULL,
   after_key TEXT NULL,
   through_key TEXT NULL,
@@ -41,17 +41,21 @@ var storeDDL = []string{
   detail MEDIUMTEXT NULL,
   PRIMARY KEY (run_id, table_name, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
-	markerDDL,
+	tokenDDL("verify_fence"),
+	tokenDDL("verify_marker"),
 }
 
-// markerDDL is the table whose row a sync point rewrites on production
-// while the compared table is locked: the rollback target's replication
-// stops at that write, behind a lock verify holds there (see syncpoint.go).
-const markerDDL = `CREATE TABLE IF NOT EXISTS switchback.verify_marker` + marker + ` (
+// tokenDDL creates one of the tables whose row a sync point rewrites on
+// production while the compared table is locked (see syncpoint.go): the
+// fence, then the marker, at which the rollback target's replication
+// stops behind a lock verify holds there.
+func tokenDDL(table string) string {
+	return `CREATE TABLE IF NOT EXISTS switchback.` + table + marker + ` (
   run_id CHAR(32) NOT NULL PRIMARY KEY,
   token CHAR(32) NOT NULL,
   written_at DATETIME(6) NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`
+}
 
 // Run states in switchback.verify_run: a run is running until it ends
 // with its outcome, or is abandoned by --restart.
@@ -69,6 +73,10 @@ type runOptions struct {
 	Tables    []string `json:"tables"`
 	ChunkRows int      `json:"chunk_rows"`
 	Rows      bool     `json:"rows"`
+	// Definitions fingerprints the compared tables' definitions on
+	// production: after a change (a column added, another key) stored
+	// chunk bounds no longer mean the same rows, so a new run starts.
+	Definitions string `json:"definitions"`
 }
 
 func (o runOptions) key() string {

@@ -19,47 +19,55 @@ import (
 
 // A sync point is one table seen at the same logical point on both
 // servers: a consistent-snapshot transaction on production and one on the
-// rollback target, both holding the table exactly as of one position P of
-// production's binary log. It is taken like this (docs/verify.md says why
-// each step is needed):
+// rollback target, both holding the table exactly as it was when
+// production's lock on it was granted. It is taken like this (docs/verify.md
+// says why each step is needed):
 //
+//  0. The previous sync point's marker must be visible on the rollback
+//     target (waited for without any lock): a marker still in its relay
+//     log would stop its applier short of this sync point's.
 //  1. On the rollback target, a session takes LOCK TABLES
 //     switchback.verify_marker READ: its replication applier will stop,
 //     waiting for that lock, at the first write to the marker table.
 //  2. On production, a session takes LOCK TABLES <table> READ (and its
 //     foreign-key parents, whose cascades write it without a lock of
-//     their own) with switchback.verify_marker WRITE. No transaction
-//     writing the table is open once it is granted; none can start.
-//  3. P = production's binlog position. Every change to the table is
-//     before P.
+//     their own) with switchback.verify_fence WRITE.
+//     No transaction that wrote the table is open once it is granted;
+//     none can start: every change to the table is committed, and in the
+//     binary log.
+//  3. It rewrites the fence row (F, committed at once): every change to
+//     the table is before F in production's binary log.
 //  4. A second production session starts a consistent snapshot: it sees
-//     every change to the table, i.e. the table as of P.
-//  5. The locked session rewrites the marker row (committed at once) and
-//     unlocks. The marker write M comes after P, and no change to the
-//     table comes between P and M.
+//     the table as it is, frozen.
+//  5. Another session rewrites the marker row (M, after F, with no
+//     change to the table between them), then the locked one unlocks.
 //     Steps 2–5 are bounded by MaxLock: a watchdog kills the session if
-//     UNLOCK has not returned by then, which releases every lock it holds,
-//     and the sync point is retried later.
-//  6. On the rollback target, wait until it has executed production's
-//     binlog up to P (MASTER_POS_WAIT / SOURCE_POS_WAIT, then the replica
-//     status). Its applier then waits at M, behind the lock of step 1: it
-//     commits in production's order, so nothing after M is visible.
+//     UNLOCK has not returned by then, which releases every lock it
+//     holds, and the sync point is retried later.
+//  6. On the rollback target, wait until F is visible. Its applier
+//     commits in production's order (MariaDB always; MySQL with
+//     replica_preserve_commit_order, a precondition), so everything before
+//     F is committed there too; it then waits at M, behind the lock of
+//     step 1, so nothing after M is.
 //  7. A second target session starts a consistent snapshot and proves it
-//     does not see M's marker token: it holds the table as of P.
+//     sees F and not M: it holds the table exactly as production's
+//     snapshot does.
 //  8. The target session of step 1 unlocks; replication goes on.
 //
-// The sessions holding locks are never returned to the pool with a lock:
-// on any error they are closed, which releases what they hold, and so
-// does the server when the process dies.
+// Visibility, not binary-log positions, is the proof: a multi-threaded
+// MySQL applier moves its executed position only at checkpoints.
+//
+// Sessions that held a lock or a snapshot are closed, never returned to
+// the pool: what they hold or changed (locks, a transaction, session
+// settings) ends with them, and so does it when the process dies.
 type syncPoint struct {
 	prod, rb *sql.Conn // each inside its consistent snapshot
-	position replication.BinlogPosition
 	// lockHeld is how long production's table was locked: from LOCK
 	// TABLES sent to UNLOCK TABLES returned (waiting for the lock
 	// included).
 	lockHeld time.Duration
 	// pause bounds how long the rollback target's applier waited at the
-	// marker: from the last time it was seen short of P to the unlock.
+	// marker: from the last time F was seen not yet visible to the unlock.
 	pause time.Duration
 }
 
@@ -67,42 +75,22 @@ type syncPoint struct {
 // exceeded MaxLock: the session was killed, the sync point abandoned.
 var errLockTimeout = errors.New("production lock exceeded --max-lock")
 
+// errSyncTimeout means the rollback target did not apply a sync point's
+// fence in time: the sync point is retried.
+var errSyncTimeout = errors.New("sync point timed out")
+
 func (sp *syncPoint) close() {
 	for _, c := range []*sql.Conn{sp.prod, sp.rb} {
 		if c != nil {
-			endSnapshot(c)
+			discard(c)
 		}
 	}
 }
 
-// endSnapshot ends a snapshot session's transaction and returns it to the
-// pool, or closes it when that fails.
-func endSnapshot(c *sql.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.ExecContext(ctx, "ROLLBACK"+marker); err != nil {
-		discard(c)
-		return
-	}
-	c.Close()
-}
-
 // discard closes a session instead of returning it to the pool: whatever
-// it holds (locks, a transaction) ends with it.
+// it holds (locks, a transaction, session settings) ends with it.
 func discard(c *sql.Conn) {
 	_ = c.Raw(func(any) error { return driver.ErrBadConn })
-	c.Close()
-}
-
-// unlock releases a session's table locks and returns it to the pool, or
-// closes it when that fails.
-func unlock(c *sql.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := c.ExecContext(ctx, "UNLOCK TABLES"+marker); err != nil {
-		discard(c)
-		return
-	}
 	c.Close()
 }
 
@@ -112,13 +100,18 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// snapshotSettings fix what changes how values print: TIMESTAMP values in
+// UTC on both servers whatever their time zones, and no sql_mode that
+// pads CHAR values (PAD_CHAR_TO_FULL_LENGTH).
+const snapshotSettings = "SET SESSION time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION'"
+
 // startSnapshot opens a session in a REPEATABLE READ consistent snapshot.
 func startSnapshot(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, q := range []string{"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT"} {
+	for _, q := range []string{snapshotSettings, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION WITH CONSISTENT SNAPSHOT"} {
 		if _, err := c.ExecContext(ctx, q+marker); err != nil {
 			discard(c)
 			return nil, err
@@ -128,13 +121,13 @@ func startSnapshot(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 }
 
 // lockStatement is LOCK TABLES for a sync point on production: the table
-// and its cascading parents READ, the marker WRITE.
+// and its cascading parents READ, the fence WRITE.
 func lockStatement(table string, parents []string) string {
 	parts := []string{quoteName(table) + " READ"}
 	for _, p := range parents {
 		parts = append(parts, quoteName(p)+" READ")
 	}
-	parts = append(parts, "switchback.verify_marker WRITE")
+	parts = append(parts, "switchback.verify_fence WRITE")
 	return "LOCK TABLES " + strings.Join(parts, ", ") + marker
 }
 
@@ -147,7 +140,7 @@ func quoteName(full string) string {
 // takeSyncPoint takes a sync point for table (see the type's comment).
 func (v *verifier) takeSyncPoint(ctx context.Context, table string) (sp *syncPoint, err error) {
 	rb := v.req.Rollback
-	token := newToken()
+	fence, mark := newToken(), newToken()
 	sp = &syncPoint{}
 	defer func() {
 		if err != nil {
@@ -156,72 +149,95 @@ func (v *verifier) takeSyncPoint(ctx context.Context, table string) (sp *syncPoi
 		}
 	}()
 
-	// 1. Hold the target's applier at the marker write to come.
+	// 0. The previous marker has been applied.
+	if v.lastMarker != "" {
+		if _, err := v.waitVisible(ctx, "switchback.verify_marker", v.lastMarker); err != nil {
+			return sp, err
+		}
+	}
+
+	// 1. Hold the target's applier at the marker write to come. The
+	// session ends itself if this process freezes while holding it.
 	rbLock, err := rb.DB().Conn(ctx)
 	if err != nil {
 		return sp, fmt.Errorf("%s: open a session: %w", rb, err)
 	}
-	rbLocked := false
-	defer func() {
-		if rbLocked {
-			unlock(rbLock)
-		} else {
-			rbLock.Close()
-		}
-	}()
+	defer discard(rbLock)
+	if _, err := rbLock.ExecContext(ctx, fmt.Sprintf("SET SESSION wait_timeout = %d", int(v.syncTimeout().Seconds())+10)+marker); err != nil {
+		return sp, fmt.Errorf("%s: %w", rb, err)
+	}
 	if _, err := rbLock.ExecContext(ctx, "LOCK TABLES switchback.verify_marker READ"+marker); err != nil {
 		return sp, fmt.Errorf("%s: lock switchback.verify_marker: %w", rb, err)
 	}
-	rbLocked = true
 
 	// 2–5. Lock production's table for at most MaxLock.
-	if err := v.writing(ctx, func() error { return v.lockAndMark(ctx, sp, table, token) }); err != nil {
+	if err := v.writing(ctx, func() error { return v.lockAndMark(ctx, sp, table, fence, mark) }); err != nil {
 		return sp, err
 	}
-
-	// 6. Wait until the target has executed production's binlog up to P.
-	lastShort, err := v.waitExecuted(ctx, sp.position)
+	// 6. Wait until the fence is visible on the target.
+	lastShort, err := v.waitVisible(ctx, "switchback.verify_fence", fence)
 	if err != nil {
 		return sp, err
 	}
 
-	// 7. The target's snapshot, proven to be short of the marker.
+	// 7. The target's snapshot, proven to see F and not M.
 	if sp.rb, err = startSnapshot(ctx, rb.DB()); err != nil {
 		return sp, fmt.Errorf("%s: start a consistent snapshot: %w", rb, err)
 	}
-	var seen sql.NullString
-	err = sp.rb.QueryRowContext(ctx, "SELECT token FROM switchback.verify_marker WHERE run_id = ?"+marker, v.runID).Scan(&seen)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return sp, fmt.Errorf("%s: read the marker: %w", rb, err)
+	seenFence, err := readToken(ctx, sp.rb, "switchback.verify_fence", v.runID)
+	if err != nil {
+		return sp, fmt.Errorf("%s: %w", rb, err)
 	}
-	if seen.String == token {
-		return sp, fmt.Errorf("%s applied the sync point's marker before its snapshot began (its lock on switchback.verify_marker did not hold)", rb)
+	seenMark, err := readToken(ctx, sp.rb, "switchback.verify_marker", v.runID)
+	if err != nil {
+		return sp, fmt.Errorf("%s: %w", rb, err)
+	}
+	if seenFence != fence || seenMark == mark {
+		return sp, fmt.Errorf("%w: %s's snapshot does not sit between the sync point's fence and marker (fence seen %v, marker seen %v): its lock on switchback.verify_marker did not hold", errSyncTimeout, rb, seenFence == fence, seenMark == mark)
 	}
 
-	// 8. Let replication go on.
-	rbLocked = false
-	unlock(rbLock)
+	// 8. Let replication go on (the deferred discard ends the lock).
+	if _, err := rbLock.ExecContext(ctx, "UNLOCK TABLES"+marker); err != nil {
+		return sp, fmt.Errorf("%s: unlock switchback.verify_marker: %w", rb, err)
+	}
 	sp.pause = time.Since(lastShort)
 	return sp, nil
 }
 
+func readToken(ctx context.Context, c interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, table, runID string) (string, error) {
+	var tok string
+	err := c.QueryRowContext(ctx, "SELECT token FROM "+table+" WHERE run_id = ?"+marker, runID).Scan(&tok)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", table, err)
+	}
+	return tok, nil
+}
+
 // lockAndMark runs steps 2–5 of a sync point on production, killing the
 // locking session if they take longer than MaxLock.
-func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, token string) error {
+func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, fence, mark string) error {
 	prod := v.req.Production
+	if err := v.ensureKiller(ctx); err != nil {
+		return err
+	}
 	lock, err := prod.DB().Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: open a session: %w", prod, err)
 	}
+	defer discard(lock)
 	var id int64
 	if err := lock.QueryRowContext(ctx, "SELECT CONNECTION_ID()"+marker).Scan(&id); err != nil {
-		lock.Close()
 		return fmt.Errorf("%s: %w", prod, err)
 	}
-	// A second guard behind the watchdog: the server's own bound on the
-	// lock wait (1 s is its minimum).
-	if _, err := lock.ExecContext(ctx, "SET SESSION lock_wait_timeout = 1"+marker); err != nil {
-		lock.Close()
+	// Guards behind the watchdog: the server's own bound on the lock wait
+	// (1 s is its minimum), and on the session should this process freeze
+	// while it holds the lock.
+	if _, err := lock.ExecContext(ctx, "SET SESSION lock_wait_timeout = 1, wait_timeout = 10"+marker); err != nil {
 		return fmt.Errorf("%s: %w", prod, err)
 	}
 
@@ -233,37 +249,40 @@ func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, token 
 		defer cancel()
 		_, _ = v.killer.ExecContext(kctx, fmt.Sprintf("KILL %d", id)+marker)
 	})
-	err = v.markLocked(ctx, sp, lock, table, token)
+	err = v.markLocked(ctx, sp, lock, table, fence, mark)
 	stopped := watchdog.Stop()
 	sp.lockHeld = time.Since(start)
 	v.report.MaxLockMS = max(v.report.MaxLockMS, ms(sp.lockHeld))
-	if err != nil || !stopped || killed.Load() {
-		discard(lock)
-		if !stopped || killed.Load() {
-			return fmt.Errorf("%w (%s): %s", errLockTimeout, v.req.MaxLock, table)
-		}
-		return err
+	if !stopped || killed.Load() {
+		return fmt.Errorf("%w (%s): %s", errLockTimeout, v.req.MaxLock, table)
 	}
-	lock.Close()
-	return nil
+	return err
 }
 
-func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn, table, token string) error {
+func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn, table, fence, mark string) error {
 	prod := v.req.Production
 	if _, err := lock.ExecContext(ctx, lockStatement(table, v.parents[table])); err != nil {
 		return fmt.Errorf("%s: lock %s: %w", prod, table, err)
 	}
-	pos, err := prod.BinlogPosition(ctx)
-	if err != nil {
-		return err
+	const rewrite = " (run_id, token, written_at) VALUES (?, ?, UTC_TIMESTAMP(6))"
+	if _, err := lock.ExecContext(ctx, "REPLACE INTO switchback.verify_fence"+rewrite+marker, v.runID, fence); err != nil {
+		return fmt.Errorf("%s: write the fence: %w", prod, err)
 	}
-	sp.position = pos
+	var err error
 	if sp.prod, err = startSnapshot(ctx, prod.DB()); err != nil {
 		return fmt.Errorf("%s: start a consistent snapshot: %w", prod, err)
 	}
-	if _, err := lock.ExecContext(ctx, "REPLACE INTO switchback.verify_marker (run_id, token, written_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+marker, v.runID, token); err != nil {
+	// The marker is written by another session: a row event written under
+	// LOCK TABLES carries the table maps of every table its session has
+	// write-locked, so the fence, written that way, would otherwise make
+	// the target's applier open the marker table too, and wait at the
+	// fence behind the target's lock.
+	if _, err := v.lockConn.ExecContext(ctx, "REPLACE INTO switchback.verify_marker"+rewrite+marker, v.runID, mark); err != nil {
 		return fmt.Errorf("%s: write the marker: %w", prod, err)
 	}
+	// From here the marker is in production's binary log: the next sync
+	// point waits for it first (step 0), whatever happens to this one.
+	v.lastMarker = mark
 	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"+marker); err != nil {
 		return fmt.Errorf("%s: unlock %s: %w", prod, table, err)
 	}
@@ -271,58 +290,82 @@ func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn
 }
 
 // syncTimeout bounds how long a sync point waits for the rollback target
-// to execute up to production's position (it is not locked meanwhile;
-// the lag check before each sync point keeps this short).
+// to apply its fence (the target is not blocked meanwhile; the lag check
+// before each sync point keeps this short).
 func (v *verifier) syncTimeout() time.Duration {
 	return max(2*v.req.MaxLag, 30*time.Second)
 }
 
-// waitExecuted waits until the rollback target has executed production's
-// binlog up to pos, and returns the last time it was seen short of it.
-func (v *verifier) waitExecuted(ctx context.Context, pos replication.BinlogPosition) (time.Time, error) {
+// waitVisible waits until the rollback target shows token in table's row
+// of this run, and returns the last time it did not. It polls, from every
+// millisecond up to every 50, checking the applier runs about once a
+// second.
+func (v *verifier) waitVisible(ctx context.Context, table, token string) (time.Time, error) {
 	rb := v.req.Rollback
 	deadline := time.Now().Add(v.syncTimeout())
 	lastShort := time.Now()
+	lastCheck := time.Now()
+	pause := time.Millisecond
 	for {
-		rs, err := rb.ReplicaStatus(ctx)
+		got, err := readToken(ctx, rb.DB(), table, v.runID)
 		if err != nil {
-			return lastShort, err
+			return lastShort, fmt.Errorf("%s: %w", rb, err)
 		}
-		if !rs.Configured || !rs.SQLThreadRunning {
-			return lastShort, fmt.Errorf("%w: %s: its replication applier (SQL thread) is not running", ErrRefused, rb)
-		}
-		if replication.ComparePositions(rs.ExecutedPosition(), pos) >= 0 {
+		if got == token {
 			return lastShort, nil
 		}
 		lastShort = time.Now()
 		if lastShort.After(deadline) {
-			return lastShort, fmt.Errorf("%w: %s did not execute production's %s within %s (it executed %s)", errSyncTimeout, rb, pos, v.syncTimeout(), rs.ExecutedPosition())
+			return lastShort, fmt.Errorf("%w: %s did not apply production's %s write within %s", errSyncTimeout, rb, table, v.syncTimeout())
 		}
-		// The server's position wait returns as soon as the applier gets
-		// there; the replica status read above is the proof. Where the
-		// wait function is missing or fails, poll.
-		st := rb.Dialect.WaitForPosition(pos.File, pos.Position, time.Second, rb.Info)
-		var n sql.NullInt64
-		if err := rb.DB().QueryRowContext(ctx, st.SQL, st.Args...).Scan(&n); err != nil {
-			if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if time.Since(lastCheck) > time.Second {
+			lastCheck = time.Now()
+			rs, err := rb.ReplicaStatus(ctx)
+			if err != nil {
 				return lastShort, err
 			}
+			if !rs.Configured || !rs.SQLThreadRunning {
+				return lastShort, fmt.Errorf("%w: %s: its replication applier (SQL thread) is not running (error %d)", ErrRefused, rb, rs.LastSQLErrno)
+			}
 		}
+		if err := sleep(ctx, pause); err != nil {
+			return lastShort, err
+		}
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
 
-// errSyncTimeout means the rollback target did not reach a sync point's
-// position in time: the sync point is retried.
-var errSyncTimeout = errors.New("sync point timed out")
+// ensureKiller makes sure the lock watchdog's session answers (a proxy
+// may have dropped it while idle), opening a new one when it does not.
+func (v *verifier) ensureKiller(ctx context.Context) error {
+	if v.killer != nil {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := v.killer.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		v.killer.Close()
+		v.killer = nil
+	}
+	k, err := openKiller(ctx, v.req.Production)
+	if err != nil {
+		return err
+	}
+	v.killer = k
+	return nil
+}
 
 // openKiller opens the session the lock watchdog kills through: one of
 // its own, outside the server's small pool, so that a kill never waits
-// for a pool slot the run's other sessions hold.
+// for a pool slot the run's other sessions hold, with short network
+// timeouts.
 func openKiller(ctx context.Context, s *replication.Server) (*sql.DB, error) {
 	cfg := s.ConnConfig()
 	if cfg == nil {
 		return nil, fmt.Errorf("%s: no connection configuration for the lock watchdog", s)
 	}
+	cfg.ReadTimeout, cfg.WriteTimeout = 5*time.Second, 5*time.Second
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s, err)

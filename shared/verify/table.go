@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -70,6 +71,10 @@ func (v *verifier) table(ctx context.Context, prodT, rbT *Table, done []chunkRec
 			}
 			if err != nil {
 				sp.close()
+				if errors.Is(err, errNotVerified) {
+					res.Status, res.Reason = StatusNotVerified, err.Error()
+					return res
+				}
 				return pending(err)
 			}
 			res.add(rec)
@@ -152,7 +157,7 @@ func (v *verifier) waitLag(ctx context.Context, table string) error {
 			return err
 		}
 		if !rs.Configured || !rs.SQLThreadRunning {
-			return fmt.Errorf("%w: %s: its replication applier (SQL thread) stopped (%s)", ErrRefused, rb, orNone(rs.LastSQLError))
+			return fmt.Errorf("%w: %s: its replication applier (SQL thread) stopped (last error %d)", ErrRefused, rb, rs.LastSQLErrno)
 		}
 		var why string
 		switch {
@@ -170,10 +175,12 @@ func (v *verifier) waitLag(ctx context.Context, table string) error {
 	}
 }
 
-// checksum is a chunk's row count and folded hash on one server.
+// checksum is a chunk's row count and folded hash on one server, and how
+// many of its rows could not be hashed.
 type checksum struct {
-	rows int64
-	hash string
+	rows     int64
+	hash     string
+	unhashed int64
 }
 
 // compareChunk compares the chunk after lower in sp's snapshots.
@@ -203,6 +210,15 @@ func (v *verifier) compareChunk(ctx context.Context, sp *syncPoint, t Table, low
 		return rec, err
 	}
 	rec.ProductionRows, rec.RollbackRows = p.rows, r.rows
+	// A bounded chunk holds exactly ChunkRows rows on production (its
+	// bound is the ChunkRows-th key): anything else means the bound did
+	// not round-trip, and going on could loop or skip rows.
+	if rec.Through != nil && (p.rows != int64(v.req.ChunkRows) || slices.Equal(rec.Through, lower)) {
+		return rec, fmt.Errorf("%s: the chunk after %v through %v holds %d rows on production, not %d: its key does not round-trip as a chunk bound", t.FullName(), lower, rec.Through, p.rows, v.req.ChunkRows)
+	}
+	if p.unhashed > 0 || r.unhashed > 0 {
+		return rec, fmt.Errorf("%w: %s: %d rows on production and %d on the rollback target after %v could not be hashed (a value the server's MD5 or WEIGHT_STRING returns NULL for)", errNotVerified, t.FullName(), p.unhashed, r.unhashed, lower)
+	}
 	if p == r {
 		return rec, nil
 	}
@@ -212,7 +228,7 @@ func (v *verifier) compareChunk(ctx context.Context, sp *syncPoint, t Table, low
 	if err != nil {
 		return rec, err
 	}
-	d.EqualUnderCollation = pc == rc
+	d.EqualUnderCollation = pc == rc && pc.unhashed == 0
 	if v.req.Rows {
 		if d.Rows, d.RowsTruncated, err = v.rowDifferences(ctx, sp, t, lower, rec.Through); err != nil {
 			return rec, err
@@ -245,7 +261,7 @@ func (v *verifier) checksums(ctx context.Context, sp *syncPoint, t Table, lower,
 	}
 	p, r, err := both(sp, func(c *sql.Conn) (checksum, error) {
 		var cs checksum
-		err := c.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&cs.rows, &cs.hash)
+		err := c.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&cs.rows, &cs.hash, &cs.unhashed)
 		return cs, err
 	})
 	if err != nil {
@@ -294,6 +310,8 @@ func readRowHashes(ctx context.Context, c *sql.Conn, q query, keys int) ([]rowHa
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
+		// A hash the server could not compute is "": never equal to
+		// anything (see diffRows).
 		h := rowHash{key: make(Bound, keys), bytes: vals[keys].String, coll: vals[keys+1].String}
 		for i := range keys {
 			h.key[i] = vals[i].String
@@ -318,8 +336,8 @@ func diffRows(prod, rb []rowHash) []RowDifference {
 		switch {
 		case !ok:
 			out = append(out, RowDifference{Key: p.key, Difference: RowMissing})
-		case r.bytes == p.bytes:
-		case r.coll == p.coll:
+		case r.bytes == p.bytes && p.bytes != "":
+		case r.coll == p.coll && p.coll != "":
 			out = append(out, RowDifference{Key: p.key, Difference: RowChangedCollation})
 		default:
 			out = append(out, RowDifference{Key: p.key, Difference: RowChanged})

@@ -11,9 +11,12 @@ package verify
 
 import (
 	"context"
+	"crypto/md5"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -197,12 +200,15 @@ type verifier struct {
 	// each write.
 	lockConn *sql.Conn
 	// killer is the lock watchdog's own session on production.
-	killer  *sql.DB
-	store   store
-	runID   string
-	report  *Report
-	parents map[string][]string
-	started time.Time
+	killer *sql.DB
+	// lastMarker is the token of the newest marker written on
+	// production: the next sync point waits until the target applied it.
+	lastMarker string
+	store      store
+	runID      string
+	report     *Report
+	parents    map[string][]string
+	started    time.Time
 	// progress
 	tablesTotal, tablesDone int
 	estimatedRows           int64
@@ -272,33 +278,14 @@ func (v *verifier) run(ctx context.Context) error {
 		return err
 	}
 	defer discard(v.lockConn)
-	if v.killer, err = openKiller(ctx, prod); err != nil {
+	if err := v.ensureKiller(ctx); err != nil {
 		return err
 	}
-	defer v.killer.Close()
-	opts := runOptions{Tables: v.req.Tables, ChunkRows: v.req.ChunkRows, Rows: v.req.Rows}
-	var id string
-	var resumed bool
-	var started time.Time
-	if err := v.writing(ctx, func() (err error) {
-		if err = v.store.ensure(ctx); err == nil {
-			id, resumed, started, err = v.store.begin(ctx, rb.Addr, opts, v.req.Restart, time.Now().UTC())
+	defer func() {
+		if v.killer != nil {
+			v.killer.Close()
 		}
-		return err
-	}); err != nil {
-		return err
-	}
-	v.runID, v.report.RunID, v.report.Resumed, v.report.StartedAt = id, id, resumed, started
-	// switchback's verify tables must have replicated before the first
-	// sync point locks the marker on the target.
-	if err := v.waitForMarkerTable(ctx); errors.Is(err, errBudget) {
-		v.report.Outcome = OutcomeIncomplete
-		v.report.Reason = v.budgetReason()
-		return nil
-	} else if err != nil {
-		return err
-	}
-
+	}()
 	prodTables, err := readTables(ctx, prod.DB())
 	if err != nil {
 		return fmt.Errorf("%s: %w", prod, err)
@@ -313,6 +300,28 @@ func (v *verifier) run(ctx context.Context) error {
 	}
 	if v.parents, err = cascadingParents(ctx, prod.DB()); err != nil {
 		return fmt.Errorf("%s: %w", prod, err)
+	}
+	opts := runOptions{Tables: v.req.Tables, ChunkRows: v.req.ChunkRows, Rows: v.req.Rows, Definitions: fingerprint(prodTables, names)}
+	var id string
+	var resumed bool
+	var started time.Time
+	if err := v.writing(ctx, func() (err error) {
+		if err = v.store.ensure(ctx); err == nil {
+			id, resumed, started, err = v.store.begin(ctx, rb.Addr, opts, v.req.Restart, time.Now().UTC())
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	v.runID, v.report.RunID, v.report.Resumed, v.report.StartedAt = id, id, resumed, started
+	// switchback's verify tables must have replicated before the first
+	// sync point locks the marker on the target.
+	if err := v.waitForStoreTables(ctx); errors.Is(err, errBudget) {
+		v.report.Outcome = OutcomeIncomplete
+		v.report.Reason = v.budgetReason()
+		return nil
+	} else if err != nil {
+		return err
 	}
 	done, err := v.store.chunks(ctx, id)
 	if err != nil {
@@ -388,9 +397,10 @@ func verdict(tables []TableResult) (string, string) {
 }
 
 // preconditions proves what every sync point relies on: the rollback
-// target applies production's binlog (SQL thread running, no filters
-// hiding tables), in production's commit order; production is writable
-// (the marker is written there).
+// target applies production's binlog (SQL thread running, from this
+// production, without filters), in production's commit order; production
+// is writable (the markers are written there); and, to compare every
+// table, both logins see every table.
 func (v *verifier) preconditions(ctx context.Context) error {
 	prod, rb := v.req.Production, v.req.Rollback
 	rs, err := rb.ReplicaStatus(ctx)
@@ -401,7 +411,27 @@ func (v *verifier) preconditions(ctx context.Context) error {
 	case !rs.Configured:
 		return fmt.Errorf("%w: %s does not replicate from anywhere (configure it first: switchback configure)", ErrRefused, rb)
 	case !rs.SQLThreadRunning:
-		return fmt.Errorf("%w: %s: its replication applier (SQL thread) is not running (%s); verify never starts or stops replication — start it, then run verify again", ErrRefused, rb, orNone(rs.LastSQLError))
+		// Only the error number: the message can quote row values.
+		return fmt.Errorf("%w: %s: its replication applier (SQL thread) is not running (last error %d); verify never starts or stops replication — start it, then run verify again", ErrRefused, rb, rs.LastSQLErrno)
+	case len(rs.Filters) > 0:
+		return fmt.Errorf("%w: %s replicates with filters (%s): tables it does not apply cannot be compared, nor can verify's own markers be trusted to arrive; remove the filters", ErrRefused, rb, strings.Join(rs.Filters, ", "))
+	}
+	var prodID uint64
+	if err := prod.DB().QueryRowContext(ctx, "SELECT @@global.server_id"+marker).Scan(&prodID); err != nil {
+		return fmt.Errorf("%s: read server_id: %w", prod, err)
+	}
+	if rs.SourceServerID != 0 && prodID != 0 && rs.SourceServerID != prodID {
+		return fmt.Errorf("%w: %s replicates from the server with server_id %d, not from %s (server_id %d)", ErrRefused, rb, rs.SourceServerID, prod, prodID)
+	}
+	if err := gtidDomainsPrecondition(ctx, prod, rb, rs); err != nil {
+		return err
+	}
+	if len(v.req.Tables) == 0 {
+		for _, s := range []*replication.Server{prod, rb} {
+			if err := globalSelect(ctx, s); err != nil {
+				return err
+			}
+		}
 	}
 	ps, err := rb.ParallelApply(ctx)
 	if err != nil {
@@ -473,37 +503,40 @@ func (v *verifier) writing(ctx context.Context, write func() error) error {
 	return err
 }
 
-// waitForMarkerTable waits until switchback.verify_marker has replicated
-// to the rollback target.
-func (v *verifier) waitForMarkerTable(ctx context.Context) error {
-	prod, rb := v.req.Production, v.req.Rollback
-	exists := func() (bool, error) {
+// waitForStoreTables waits until switchback's verify tables have
+// replicated to the rollback target, then proves it applies what verify
+// writes there: a fence written on production becomes visible on it.
+func (v *verifier) waitForStoreTables(ctx context.Context) error {
+	rb := v.req.Rollback
+	if err := v.waitLag(ctx, "switchback.verify_fence"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(v.syncTimeout())
+	for {
 		var n int
-		err := rb.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'switchback' AND TABLE_NAME = 'verify_marker'"+marker).Scan(&n)
+		err := rb.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'switchback' AND TABLE_NAME IN ('verify_fence', 'verify_marker')"+marker).Scan(&n)
 		if err != nil {
-			return false, fmt.Errorf("%s: %w", rb, err)
+			return fmt.Errorf("%s: %w", rb, err)
 		}
-		return n > 0, nil
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s has not created switchback.verify_fence and verify_marker within %s of production: does it apply switchback's schema?", ErrRefused, rb, v.syncTimeout())
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
 	}
-	if ok, err := exists(); ok || err != nil {
+	token := newToken()
+	if err := v.writing(ctx, func() error {
+		_, err := v.req.Production.DB().ExecContext(ctx, "REPLACE INTO switchback.verify_fence (run_id, token, written_at) VALUES (?, ?, UTC_TIMESTAMP(6))"+marker, v.runID, token)
 		return err
+	}); err != nil {
+		return fmt.Errorf("%s: write a fence: %w", v.req.Production, err)
 	}
-	if err := v.waitLag(ctx, "switchback.verify_marker"); err != nil {
-		return err
-	}
-	pos, err := prod.BinlogPosition(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := v.waitExecuted(ctx, pos); err != nil {
-		return err
-	}
-	ok, err := exists()
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("%w: %s executed production's binlog past the creation of switchback.verify_marker but does not have it: it does not apply switchback's schema (replication filters?)", ErrRefused, rb)
+	if _, err := v.waitVisible(ctx, "switchback.verify_fence", token); err != nil {
+		return fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	return nil
 }
@@ -511,4 +544,73 @@ func (v *verifier) waitForMarkerTable(ctx context.Context) error {
 func isNoSuchTable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049)
+}
+
+// gtidDomainsPrecondition refuses a MariaDB replica that applies by GTID
+// while production's binary log holds more than one GTID domain: MariaDB
+// applies different domains in parallel and out of order, so visibility
+// in the target's snapshot is no longer production's order.
+func gtidDomainsPrecondition(ctx context.Context, prod, rb *replication.Server, rs replication.ReplicaStatus) error {
+	if rb.Dialect != replication.MariaDB || rs.UsingGTID == "" || strings.EqualFold(rs.UsingGTID, "No") {
+		return nil
+	}
+	var pos sql.NullString
+	if err := prod.DB().QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos"+marker).Scan(&pos); err != nil {
+		return fmt.Errorf("%s: read gtid_binlog_pos: %w", prod, err)
+	}
+	domains := map[string]bool{}
+	for _, g := range strings.Split(pos.String, ",") {
+		if d, _, ok := strings.Cut(strings.TrimSpace(g), "-"); ok {
+			domains[d] = true
+		}
+	}
+	if len(domains) > 1 {
+		return fmt.Errorf("%w: %s applies by GTID (Using_Gtid %s) and production's binary log has %d GTID domains (%s): MariaDB applies GTID domains in parallel, out of production's order, so no point can be pinned on it; replicate by file and position (switchback configure does)", ErrRefused, rb, rs.UsingGTID, len(domains), pos.String)
+	}
+	return nil
+}
+
+// reGlobalSelect is a SHOW GRANTS line granting SELECT (or everything) on
+// every schema.
+var reGlobalSelect = regexp.MustCompile("(?i)^GRANT (.*\\bSELECT\\b.*|ALL PRIVILEGES|ALL) ON \\*\\.\\* TO ")
+
+// globalSelect refuses a login without SELECT on *.*: information_schema
+// lists only the tables a login has privileges on, so "every table" could
+// silently leave some out.
+func globalSelect(ctx context.Context, s *replication.Server) error {
+	rows, err := s.DB().QueryContext(ctx, "SHOW GRANTS"+marker)
+	if err != nil {
+		return fmt.Errorf("%s: SHOW GRANTS: %w", s, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("%s: SHOW GRANTS: %w", s, err)
+		}
+		if reGlobalSelect.MatchString(line) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: SHOW GRANTS: %w", s, err)
+	}
+	return fmt.Errorf("%w: %s: the login %q has no SELECT on *.*, so information_schema may hide tables from it and \"every table\" cannot be proven; grant it, or name the tables with --tables", ErrRefused, s, s.User)
+}
+
+// fingerprint digests the definitions of the named tables on production.
+func fingerprint(tables map[string]*Table, names []string) string {
+	h := md5.New()
+	for _, n := range names {
+		t := tables[n]
+		if t == nil {
+			fmt.Fprintf(h, "%s: absent\n", n)
+			continue
+		}
+		fmt.Fprintf(h, "%s %s %s key %q\n", n, t.Type, t.Engine, t.Key)
+		for _, c := range t.Columns {
+			fmt.Fprintf(h, "  %q %s %v %s %s\n", c.Name, c.ColumnType, c.Nullable, c.Charset, c.Collation)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
