@@ -224,8 +224,8 @@ func writeRollbackOutcome(w io.Writer, out orchestrate.RollbackOutcome) {
 	}
 	switch v := out.Verify; {
 	case v != nil:
-		fmt.Fprintf(w, "Data verified: %s at %s against %s (run %s): %s\n",
-			strings.ToUpper(v.Outcome), v.FinishedAt.Format(time.RFC3339), v.RollbackTarget, v.RunID, v.Reason)
+		fmt.Fprintf(w, "Data verified: %s, %s, compared from %s to %s against %s (run %s): %s\n",
+			strings.ToUpper(v.Outcome), scopeText(v.Scope), v.StartedAt.Format(time.RFC3339), v.FinishedAt.Format(time.RFC3339), v.RollbackTarget, v.RunID, v.Reason)
 	case out.VerifyError != "":
 		fmt.Fprintf(w, "Data verified: cannot tell (%s)\n", out.VerifyError)
 	case out.DryRun:

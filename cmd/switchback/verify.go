@@ -154,7 +154,7 @@ func writeVerifyReport(w io.Writer, r *verify.Report) {
 		for _, d := range t.Differences {
 			note := ""
 			if d.EqualUnderCollation {
-				note = "; equal under the columns' collations (differs only in case, accents or trailing spaces)"
+				note = "; equal under the columns' collations (the values differ only where the collation compares equal, such as letter case)"
 			}
 			fmt.Fprintf(w, "      keys %s: %d rows on production, %d on the rollback target%s\n",
 				chunkRange(t.Key, d.After, d.Through), d.ProductionRows, d.RollbackRows, note)
@@ -207,6 +207,14 @@ func latestVerifyLine(ctx context.Context, prod *replication.Server) string {
 	case rep == nil:
 		return "Data verified: never — run switchback verify to compare the rollback target's data with production's"
 	}
-	return fmt.Sprintf("Data verified: %s at %s against %s (run %s): %s",
-		strings.ToUpper(rep.Outcome), rep.FinishedAt.Format(time.RFC3339), rep.Rollback, rep.RunID, rep.Reason)
+	return fmt.Sprintf("Data verified: %s, %s, compared from %s to %s against %s (run %s): %s",
+		strings.ToUpper(rep.Outcome), scopeText(rep.Scope), rep.StartedAt.Format(time.RFC3339), rep.FinishedAt.Format(time.RFC3339), rep.Rollback, rep.RunID, rep.Reason)
+}
+
+// scopeText says which tables a run covered.
+func scopeText(scope []string) string {
+	if len(scope) == 0 {
+		return "every table"
+	}
+	return "only " + strings.Join(scope, ", ")
 }

@@ -29,14 +29,17 @@ type VerifySummary struct {
 	Reason  string `json:"reason,omitempty"`
 	// Production and RollbackTarget are the servers' addresses as the run
 	// named them.
-	Production     string    `json:"production,omitempty"`
-	RollbackTarget string    `json:"rollback_target,omitempty"`
-	Resumed        bool      `json:"resumed"`
-	StartedAt      time.Time `json:"started_at,omitzero"`
-	FinishedAt     time.Time `json:"finished_at,omitzero"`
-	Tables         int       `json:"tables"`
-	Chunks         int64     `json:"chunks"`
-	Rows           int64     `json:"rows"`
+	Production     string `json:"production,omitempty"`
+	RollbackTarget string `json:"rollback_target,omitempty"`
+	Resumed        bool   `json:"resumed"`
+	// Scope is the tables the run was asked to compare; empty: every
+	// table.
+	Scope      []string  `json:"scope,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Tables     int       `json:"tables"`
+	Chunks     int64     `json:"chunks"`
+	Rows       int64     `json:"rows"`
 	// Differing lists the tables that differ and how ("shop.orders:
 	// differing (2 of 40 chunks)"); Unverified the ones that could not be
 	// compared, with why; Pending counts the tables an unfinished run has
@@ -58,7 +61,7 @@ func SummarizeVerify(rep *verify.Report) *VerifySummary {
 		return nil
 	}
 	s := &VerifySummary{RunID: rep.RunID, Outcome: rep.Outcome, Reason: rep.Reason, Production: rep.Production,
-		RollbackTarget: rep.Rollback, Resumed: rep.Resumed, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt,
+		RollbackTarget: rep.Rollback, Resumed: rep.Resumed, Scope: rep.Scope, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt,
 		Tables: len(rep.Tables), Chunks: rep.Chunks, Rows: rep.Rows, MaxLockMS: rep.MaxLockMS}
 	var differing, unverified []string
 	for _, t := range rep.Tables {

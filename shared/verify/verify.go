@@ -115,12 +115,15 @@ type Progress struct {
 
 // Report is a run's result.
 type Report struct {
-	RunID      string        `json:"run_id"`
-	Outcome    string        `json:"outcome"`
-	Reason     string        `json:"reason,omitempty"`
-	Production string        `json:"production"`
-	Rollback   string        `json:"rollback_target"`
-	Resumed    bool          `json:"resumed"`
+	RunID      string `json:"run_id"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	Production string `json:"production"`
+	Rollback   string `json:"rollback_target"`
+	Resumed    bool   `json:"resumed"`
+	// Scope is the tables the run was asked to compare (--tables); empty:
+	// every table.
+	Scope      []string      `json:"scope,omitempty"`
 	StartedAt  time.Time     `json:"started_at"`
 	FinishedAt time.Time     `json:"finished_at,omitzero"`
 	Tables     []TableResult `json:"tables"`
@@ -226,7 +229,7 @@ func Run(ctx context.Context, req Request) (*Report, error) {
 		return nil, err
 	}
 	v := &verifier{req: req, store: store{db: req.Production.DB()}, started: time.Now()}
-	v.report = &Report{Production: req.Production.Addr, Rollback: req.Rollback.Addr, StartedAt: v.started.UTC()}
+	v.report = &Report{Production: req.Production.Addr, Rollback: req.Rollback.Addr, Scope: req.Tables, StartedAt: v.started.UTC()}
 	err := v.run(ctx)
 	if err != nil && v.report.Outcome == "" {
 		v.report.Outcome = OutcomeRefused
