@@ -20,11 +20,12 @@ own excluded, or only --tables) is compared in primary-key chunks of
 
 Each chunk is compared at the same logical point on both servers. For each
 table, verify locks it on production for at most --max-lock (waiting for the
-lock included; a watchdog kills the session past that), takes a consistent
-snapshot there, and writes a marker row that the rollback target's
-replication stops at, behind a lock verify holds on the target only until
-its own snapshot begins: both snapshots then hold the table as of the same
-position of production's binlog. Replication is never stopped or
+lock included; a watchdog kills the session past that), writes a fence row,
+takes a consistent snapshot there, and writes a marker row that the rollback
+target's replication stops at, behind a lock verify holds on the target only
+until its own snapshot begins, proven to see the fence and not the marker:
+both snapshots then hold the table as it was under the lock, the same point
+of production's history. Replication is never stopped or
 reconfigured; a killed verify leaves it running (its locks end with its
 sessions). The run pauses while the rollback target is more than --max-lag
 behind. See docs/verify.md for why this is consistent.
