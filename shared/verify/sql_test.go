@@ -64,7 +64,7 @@ func TestStatementsGolden(t *testing.T) {
 		q, err = rowHashesQuery(tc.t, nil, tc.through)
 		add(tc.t.FullName()+" first chunk row hashes", q, err)
 	}
-	fmt.Fprintf(&buf, "\n## lock for a sync point\n%s\n", lockStatement("shop.lines", []string{"shop.orders"}))
+	fmt.Fprintf(&buf, "\n## lock for a sync point\n%s\n", lockStatement(compositeTable.quoted(), []string{simpleTable.quoted()}))
 	for _, q := range []string{tablesQuery, columnsQuery, indexesQuery, cascadesQuery} {
 		fmt.Fprintf(&buf, "\n## information_schema\n%s\n", q)
 	}

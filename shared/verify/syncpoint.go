@@ -121,24 +121,18 @@ func startSnapshot(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 }
 
 // lockStatement is LOCK TABLES for a sync point on production: the table
-// and its cascading parents READ, the fence WRITE.
+// and its cascading parents (each already quoted) READ, the fence WRITE.
 func lockStatement(table string, parents []string) string {
-	parts := []string{quoteName(table) + " READ"}
+	parts := []string{table + " READ"}
 	for _, p := range parents {
-		parts = append(parts, quoteName(p)+" READ")
+		parts = append(parts, p+" READ")
 	}
 	parts = append(parts, "switchback.verify_fence WRITE")
 	return "LOCK TABLES " + strings.Join(parts, ", ") + marker
 }
 
-// quoteName quotes schema.table.
-func quoteName(full string) string {
-	schema, table, _ := strings.Cut(full, ".")
-	return quoteIdent(schema) + "." + quoteIdent(table)
-}
-
 // takeSyncPoint takes a sync point for table (see the type's comment).
-func (v *verifier) takeSyncPoint(ctx context.Context, table string) (sp *syncPoint, err error) {
+func (v *verifier) takeSyncPoint(ctx context.Context, t *Table) (sp *syncPoint, err error) {
 	rb := v.req.Rollback
 	fence, mark := newToken(), newToken()
 	sp = &syncPoint{}
@@ -171,7 +165,7 @@ func (v *verifier) takeSyncPoint(ctx context.Context, table string) (sp *syncPoi
 	}
 
 	// 2–5. Lock production's table for at most MaxLock.
-	if err := v.writing(ctx, func() error { return v.lockAndMark(ctx, sp, table, fence, mark) }); err != nil {
+	if err := v.writing(ctx, func() error { return v.lockAndMark(ctx, sp, t, fence, mark) }); err != nil {
 		return sp, err
 	}
 	// 6. Wait until the fence is visible on the target.
@@ -220,7 +214,7 @@ func readToken(ctx context.Context, c interface {
 
 // lockAndMark runs steps 2–5 of a sync point on production, killing the
 // locking session if they take longer than MaxLock.
-func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, fence, mark string) error {
+func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, t *Table, fence, mark string) error {
 	prod := v.req.Production
 	if err := v.ensureKiller(ctx); err != nil {
 		return err
@@ -249,20 +243,20 @@ func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, table, fence,
 		defer cancel()
 		_, _ = v.killer.ExecContext(kctx, fmt.Sprintf("KILL %d", id)+marker)
 	})
-	err = v.markLocked(ctx, sp, lock, table, fence, mark)
+	err = v.markLocked(ctx, sp, lock, t, fence, mark)
 	stopped := watchdog.Stop()
 	sp.lockHeld = time.Since(start)
 	v.report.MaxLockMS = max(v.report.MaxLockMS, ms(sp.lockHeld))
 	if !stopped || killed.Load() {
-		return fmt.Errorf("%w (%s): %s", errLockTimeout, v.req.MaxLock, table)
+		return fmt.Errorf("%w (%s): %s", errLockTimeout, v.req.MaxLock, t.FullName())
 	}
 	return err
 }
 
-func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn, table, fence, mark string) error {
+func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn, t *Table, fence, mark string) error {
 	prod := v.req.Production
-	if _, err := lock.ExecContext(ctx, lockStatement(table, v.parents[table])); err != nil {
-		return fmt.Errorf("%s: lock %s: %w", prod, table, err)
+	if _, err := lock.ExecContext(ctx, lockStatement(t.quoted(), v.parents[t.FullName()])); err != nil {
+		return fmt.Errorf("%s: lock %s: %w", prod, t.FullName(), err)
 	}
 	const rewrite = " (run_id, token, written_at) VALUES (?, ?, UTC_TIMESTAMP(6))"
 	if _, err := lock.ExecContext(ctx, "REPLACE INTO switchback.verify_fence"+rewrite+marker, v.runID, fence); err != nil {
@@ -284,7 +278,7 @@ func (v *verifier) markLocked(ctx context.Context, sp *syncPoint, lock *sql.Conn
 	// point waits for it first (step 0), whatever happens to this one.
 	v.lastMarker = mark
 	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"+marker); err != nil {
-		return fmt.Errorf("%s: unlock %s: %w", prod, table, err)
+		return fmt.Errorf("%s: unlock %s: %w", prod, t.FullName(), err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (v *verifier) table(ctx context.Context, prodT, rbT *Table, done []chunkRec
 		if err := v.waitLag(ctx, res.Table); err != nil {
 			return pending(err)
 		}
-		sp, err := v.syncPoint(ctx, res.Table)
+		sp, err := v.syncPoint(ctx, prodT)
 		if errors.Is(err, errNotVerified) {
 			res.Status, res.Reason = StatusNotVerified, err.Error()
 			return res
@@ -110,10 +110,11 @@ var errNotVerified = errors.New("no sync point")
 
 // syncPoint takes a sync point for table, retrying with a growing pause
 // when the lock could not be had within MaxLock or the target was slow.
-func (v *verifier) syncPoint(ctx context.Context, table string) (*syncPoint, error) {
+func (v *verifier) syncPoint(ctx context.Context, t *Table) (*syncPoint, error) {
+	table := t.FullName()
 	var last error
 	for attempt := 1; attempt <= syncAttempts; attempt++ {
-		sp, err := v.takeSyncPoint(ctx, table)
+		sp, err := v.takeSyncPoint(ctx, t)
 		if err == nil {
 			v.report.SyncPoints++
 			v.report.MaxPauseMS = max(v.report.MaxPauseMS, ms(sp.pause))
