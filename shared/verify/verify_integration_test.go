@@ -164,10 +164,14 @@ func TestIntegrationVerifyEqualUnderLoad(t *testing.T) {
 }
 
 // A row changed, deleted, added and one differing only in case on the
-// rollback target: each found, with its key.
+// rollback target, while the application writes another table: each
+// found, with its key, and the written table equal.
 func TestIntegrationVerifyFindsEachDifference(t *testing.T) {
-	p := newPair(t, append(shopSeed, "CREATE TABLE shop.defs (id INT PRIMARY KEY, name VARCHAR(64) COLLATE utf8mb4_general_ci) DEFAULT CHARSET=utf8mb4",
-		"INSERT INTO shop.defs VALUES (1, 'a')")...)
+	p := newPair(t, append(append(shopSeed, "CREATE TABLE shop.defs (id INT PRIMARY KEY, name VARCHAR(64) COLLATE utf8mb4_general_ci) DEFAULT CHARSET=utf8mb4",
+		"INSERT INTO shop.defs VALUES (1, 'a')"), hotSeed(5000)...)...)
+	// The application keeps writing shop.hot throughout.
+	stop := churn(t, p.prodS.DBT(t), 5000)
+	defer stop()
 	onTarget(t, p,
 		"ALTER TABLE shop.defs MODIFY name VARCHAR(64) COLLATE utf8mb4_bin",
 		"UPDATE shop.customers SET note = 'changed' WHERE id = 1234",
@@ -176,7 +180,10 @@ func TestIntegrationVerifyFindsEachDifference(t *testing.T) {
 		"UPDATE shop.customers SET name = UPPER(name) WHERE id = 4000",
 		"UPDATE shop.lines SET qty = qty + 1 WHERE order_id = 100 AND line = 2",
 	)
-	rep := run(t, p, Request{Rows: true, Tables: []string{"shop.customers", "shop.lines"}})
+	rep := run(t, p, Request{Rows: true, Tables: []string{"shop.customers", "shop.lines", "shop.hot"}})
+	if hot := tableResult(t, rep, "shop.hot"); hot.Status != StatusEqual {
+		t.Errorf("shop.hot, written throughout: %s (%s); want equal", hot.Status, hot.Reason)
+	}
 	if rep.Outcome != OutcomeDiffering || rep.ExitCode() != 1 {
 		t.Fatalf("outcome %s exit %d; want differing, 1: %s", rep.Outcome, rep.ExitCode(), rep.Reason)
 	}
