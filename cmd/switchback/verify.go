@@ -104,6 +104,11 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) error {
 	if rep == nil {
 		return refused(err)
 	}
+	if err != nil && rep.Outcome != verify.OutcomeRefused {
+		// The comparison ended but its result could not be stored on
+		// production: the rollback dry run will not show it.
+		fmt.Fprintf(env.stderr, "switchback verify: warning: %v\n", err)
+	}
 	if pf.output == outputJSON {
 		if err := writeJSON(env.stdout, rep); err != nil {
 			return err
