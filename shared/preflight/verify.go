@@ -33,7 +33,8 @@ func latestVerifyFrom(ctx context.Context, prod *replication.Server, now time.Ti
 }
 
 // checkLatestVerify judges the latest verify report: pass when every
-// table was equal, warn when a table differs or could not be compared,
+// table was compared and equal, warn when a table differs, could not be
+// compared or was left out (--tables),
 // skip when it could not be read; ok is false when there is none.
 func checkLatestVerify(rep *verify.Report, err error, now time.Time) (Check, bool) {
 	c := Check{ID: CheckLatestVerify, Title: titleLatestVerify}
@@ -49,15 +50,18 @@ func checkLatestVerify(rep *verify.Report, err error, now time.Time) (Check, boo
 		when += fmt.Sprintf(" (%s ago)", roundAge(age))
 	}
 	run := fmt.Sprintf("run %s of %s against production %s, %s", rep.RunID, rep.Rollback, rep.Production, when)
-	switch rep.Outcome {
-	case verify.OutcomeEqual:
+	switch {
+	case rep.Outcome == verify.OutcomeEqual && len(rep.Scope) > 0:
+		c.Status, c.Evidence = Warn, run+": "+rep.Reason+", but it compared only "+strings.Join(rep.Scope, ", ")
+		c.Fix = "run switchback verify without --tables (or the verify function without \"tables\") to compare every table"
+	case rep.Outcome == verify.OutcomeEqual:
 		c.Status, c.Evidence = Pass, run+": "+rep.Reason
-	case verify.OutcomeDiffering:
+	case rep.Outcome == verify.OutcomeDiffering:
 		c.Status, c.Evidence = Warn, run+": "+rep.Reason
 		c.Fix = "the rollback target does not hold production's data in those tables: a rollback would make its version production's. " +
-			"Find the differing rows (switchback verify --rows, or the rollback function's verify payload with \"rows\": true), " +
+			"Find the differing rows (switchback verify --rows, or the verify function's payload with \"rows\": true), " +
 			"repair or rebuild the rollback target, then verify again"
-	case verify.OutcomeUnverified:
+	case rep.Outcome == verify.OutcomeUnverified:
 		c.Status, c.Evidence = Warn, run+": "+rep.Reason
 		c.Fix = "see why each table could not be compared (switchback verify shows the reason per table: no usable key, a sync point " +
 			"blocked by long transactions), fix it and verify again; until then the rollback target's copy of those tables is unproven"

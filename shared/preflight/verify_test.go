@@ -32,6 +32,11 @@ func TestCheckLatestVerify(t *testing.T) {
 			[]string{"1 of 12 tables differ: shop.orders (differing)"}, "switchback verify --rows"},
 		{"unverified", run(verify.OutcomeUnverified, "no difference found, but 1 of 12 tables could not be compared: shop.log"), nil, Warn,
 			[]string{"could not be compared: shop.log"}, "see why each table could not be compared"},
+		{"equal, but only some tables", func() *verify.Report {
+			r := run(verify.OutcomeEqual, "all 1 tables are equal")
+			r.Scope = []string{"shop.orders"}
+			return r
+		}(), nil, Warn, []string{"but it compared only shop.orders"}, "without --tables"},
 		{"unreadable", nil, errors.New("read the latest verify result: Error 1142: SELECT command denied"), Skip,
 			[]string{"could not be read from production", "SELECT command denied"}, ""},
 	}
