@@ -239,7 +239,7 @@ func TestIntegrationBinlogFileCreatedErrors(t *testing.T) {
 		t.Fatalf("file deleted from disk: %v; want ErrBinlogGone", err)
 	}
 
-	waitFor(t, 5*time.Second, "the end of the dump threads", func() (bool, error) {
+	sandbox.WaitFor(t, 5*time.Second, "the end of the dump threads", func() (bool, error) {
 		var n int
 		err := db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").Scan(&n)
 		return n == 0, err
@@ -320,22 +320,4 @@ func connectDSN(t *testing.T, role, dsn string, d replication.Dialect) *replicat
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
-}
-
-// waitFor polls cond every 20 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -48,13 +48,13 @@ func appPair(t *testing.T, p *pair) (prod, rb *Server, app *sql.DB) {
 func refusedUntouched(t *testing.T, p *pair, prod, rb *Server, app *sql.DB, req RollbackRequest, want, statusWant string) RollbackReport {
 	t.Helper()
 	w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 2, Rate: 200, FirstID: 1})
-	waitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
 		return w.Counts().Acknowledged >= 20, nil
 	})
 	req.Production, req.Rollback, req.Execute = prod, rb, true
 	rep, err := Rollback(t.Context(), req)
 	before := w.Counts().Acknowledged
-	waitFor(t, 10*time.Second, "the application to keep writing after the refusal", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the application to keep writing after the refusal", func() (bool, error) {
 		return w.Counts().Acknowledged >= before+20, nil
 	})
 	res := w.Stop()
@@ -241,7 +241,7 @@ func TestIntegrationConcurrentCutovers(t *testing.T) {
 			t.Fatalf("round %d: old production read-only %v, new production read-only %v; want exactly the new one writable", round, readOnly(t, dbs[prod]), readOnly(t, dbs[rb]))
 		}
 		prod, rb = rb, prod
-		waitFor(t, 10*time.Second, "reverse replication to run", func() (bool, error) {
+		sandbox.WaitFor(t, 10*time.Second, "reverse replication to run", func() (bool, error) {
 			rs, err := rb.ReplicaStatus(t.Context())
 			return err == nil && rs.IOThreadRunning && rs.SQLThreadRunning, err
 		})
@@ -361,7 +361,7 @@ func privilegedWriterRound(t *testing.T, round int, policy PrivilegedWriters) st
 		}
 		acks <- got
 	}()
-	waitFor(t, 5*time.Second, "the privileged writer to write", func() (bool, error) {
+	sandbox.WaitFor(t, 5*time.Second, "the privileged writer to write", func() (bool, error) {
 		var n int
 		err := greenDB.QueryRow("SELECT COUNT(*) FROM shop.privileged").Scan(&n)
 		return n >= 3, err
@@ -533,7 +533,7 @@ func TestIntegrationLockLostBeforeFenceRefuses(t *testing.T) {
 		if _, err := greenDB.Exec(fmt.Sprintf("KILL CONNECTION %d", holder)); err != nil {
 			t.Error(err)
 		}
-		waitFor(t, 5*time.Second, "the other session to take the lock", func() (bool, error) {
+		sandbox.WaitFor(t, 5*time.Second, "the other session to take the lock", func() (bool, error) {
 			var got sql.NullInt64
 			err := thief.QueryRowContext(t.Context(), "SELECT GET_LOCK('switchback.cutover', 0)").Scan(&got)
 			return got.Int64 == 1, err
@@ -650,7 +650,7 @@ func TestIntegrationOwnEventsScanAndBaselineAdvance(t *testing.T) {
 		t.Fatalf("replicated writes only: found %q, end %s (from %s), %v; want nothing found and the end past the baseline", found, end, base.Binlog, err)
 	}
 	advanceBaseline(t.Context(), prod, rb, nil, end)
-	waitFor(t, 10*time.Second, "the advanced baseline", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the advanced baseline", func() (bool, error) {
 		b, err := readBaseline(t.Context(), prod, rb)
 		return err == nil && b != nil && b.Binlog == end, err
 	})

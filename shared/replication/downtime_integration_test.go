@@ -82,7 +82,7 @@ func TestIntegrationPredictedDowntimeWaitsThenCutsOver(t *testing.T) {
 	prod, rb, app := appPair(t, p)
 	slowTrigger(t, p.blue, "shop.load_events", 20*time.Millisecond)
 	w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 2, FirstID: 1})
-	waitFor(t, 30*time.Second, "a backlog on the rollback target", func() (bool, error) {
+	sandbox.WaitFor(t, 30*time.Second, "a backlog on the rollback target", func() (bool, error) {
 		rs, err := rb.ReplicaStatus(t.Context())
 		if err != nil {
 			return false, err

@@ -52,7 +52,7 @@ func purgeThrough(t *testing.T, s *sandbox.Server, file string) {
 	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&current, &pos, &a, &b); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the coordinates' binlog to be purged", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the coordinates' binlog to be purged", func() (bool, error) {
 		if _, err := db.Exec("PURGE BINARY LOGS TO '" + current + "'"); err != nil {
 			return false, err
 		}
@@ -76,7 +76,7 @@ func TestIntegrationFailurePurgedBinlog(t *testing.T) {
 	p.blue.ExecT(t, "STOP SLAVE")
 	purgeThrough(t, p.green, p.coords.File)
 	p.blue.ExecT(t, "START SLAVE")
-	waitFor(t, 10*time.Second, "IO error 1236 with purge advice in status", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "IO error 1236 with purge advice in status", func() (bool, error) {
 		obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, SkipProbe: true})
 		return err == nil && obs.LastIOErrno == 1236 && strings.Contains(strings.Join(obs.Reasons, " "), "purged"), err
 	})
@@ -105,7 +105,7 @@ func TestIntegrationFailureDuplicateKey(t *testing.T) {
 	// the row, so the error is checked where it lasts: in status.
 	_, _ = Configure(t.Context(), ConfigureRequest{Production: prod, Rollback: rb, Start: p.coords, WaitTimeout: 10 * time.Second})
 	var obs Observation
-	waitFor(t, 10*time.Second, "SQL thread error 1062", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "SQL thread error 1062", func() (bool, error) {
 		var err error
 		obs, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, SkipProbe: true})
 		return err == nil && obs.LastSQLErrno == 1062, err
@@ -131,7 +131,7 @@ func TestIntegrationFailureWrongReplicationPassword(t *testing.T) {
 	p.green.ExecT(t, "ALTER USER 'switchback_repl'@'%' IDENTIFIED BY 'rotated-Password2'")
 	p.blue.ExecT(t, "STOP SLAVE", "START SLAVE")
 	var obs Observation
-	waitFor(t, 15*time.Second, "IO error 1045", func() (bool, error) {
+	sandbox.WaitFor(t, 15*time.Second, "IO error 1045", func() (bool, error) {
 		var err error
 		obs, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 200 * time.Millisecond})
 		return err == nil && obs.LastIOErrno == 1045, err

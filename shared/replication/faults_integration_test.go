@@ -100,7 +100,7 @@ func rollbackWithin(t *testing.T, limit time.Duration, req RollbackRequest) (Rol
 func settledReadOnly(t *testing.T, db *sql.DB) bool {
 	t.Helper()
 	quiet := 0
-	waitFor(t, 20*time.Second, "no fence statement in flight", func() (bool, error) {
+	sandbox.WaitFor(t, 20*time.Second, "no fence statement in flight", func() (bool, error) {
 		var n int
 		err := db.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SET GLOBAL read_only%'").Scan(&n)
 		if err != nil || n > 0 {
@@ -162,7 +162,7 @@ func settleFault(t *testing.T, p *pair, prod, rb *Server, rep RollbackReport, er
 		if prodRO || !rbRO || !rs.Configured {
 			t.Fatalf("aborted, but production read-only %v, rollback target read-only %v, replication configured %v; want writable, fenced, configured (%s)", prodRO, rbRO, rs.Configured, rep.Reason)
 		}
-		waitFor(t, 15*time.Second, "replication to run again after the abort", func() (bool, error) {
+		sandbox.WaitFor(t, 15*time.Second, "replication to run again after the abort", func() (bool, error) {
 			rs, err := rb.ReplicaStatus(t.Context())
 			return err == nil && rs.IOThreadRunning && rs.SQLThreadRunning, err
 		})
@@ -175,7 +175,7 @@ func settleFault(t *testing.T, p *pair, prod, rb *Server, rep RollbackReport, er
 func startLoad(t *testing.T, app *sql.DB) *loadgen.Writer {
 	t.Helper()
 	w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 2, Rate: 200, FirstID: 1})
-	waitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
 		return w.Counts().Acknowledged >= 20, nil
 	})
 	return w
@@ -191,7 +191,7 @@ func verifyLoad(t *testing.T, res loadgen.Result, allowFailed bool, sides ...*sa
 		t.Errorf("%d writes failed with a non-read-only error (ambiguous), first: %+v", len(res.Failed), res.Failed[0])
 	}
 	for _, s := range sides {
-		waitFor(t, 15*time.Second, "every acknowledged write on "+s.Name, func() (bool, error) {
+		sandbox.WaitFor(t, 15*time.Second, "every acknowledged write on "+s.Name, func() (bool, error) {
 			v, err := loadgen.Verify(t.Context(), s.DBT(t), loadgen.DefaultTable, res)
 			return err == nil && v.OK(), err
 		})
@@ -287,7 +287,7 @@ func runFaultAt(t *testing.T, point string, restart bool, fault func(p *pair) fu
 	t.Logf("fault at %q: %s, write outage %d ms: %s", point, rep.Outcome, rep.WriteUnavailableMS, rep.Reason)
 	outcome := settleFault(t, p, prod, rb, rep, err, restart)
 	if outcome != OutcomeAborted {
-		waitFor(t, 10*time.Second, "the application's writes to be rejected by the fenced old production", func() (bool, error) {
+		sandbox.WaitFor(t, 10*time.Second, "the application's writes to be rejected by the fenced old production", func() (bool, error) {
 			return w.Counts().Rejected >= 1, nil
 		})
 	}
@@ -456,7 +456,7 @@ func TestIntegrationFaultStatusOnHungServer(t *testing.T) {
 				t.Fatalf("status with the %s hung: %v (%+v); want an error naming it", role, r.err, r.obs)
 			}
 			t.Logf("status with the %s hung returned in %s: %v", role, took.Round(time.Millisecond), r.err)
-			waitFor(t, 15*time.Second, "status ready once it answers again", func() (bool, error) {
+			sandbox.WaitFor(t, 15*time.Second, "status ready once it answers again", func() (bool, error) {
 				obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: time.Second})
 				return err == nil && obs.Ready, err
 			})
@@ -488,7 +488,7 @@ func readyWithin(t *testing.T, p *pair, prod, rb *Server, limit time.Duration, m
 	t.Helper()
 	start := time.Now()
 	p.green.ExecT(t, fmt.Sprintf("INSERT INTO shop.orders VALUES (%d, 'after the fault')", marker))
-	waitFor(t, limit, "status ready with the write replicated", func() (bool, error) {
+	sandbox.WaitFor(t, limit, "status ready with the write replicated", func() (bool, error) {
 		obs, err := Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 500 * time.Millisecond})
 		if err != nil || !obs.Ready {
 			return false, fmt.Errorf("%v; reasons %q", err, obs.Reasons)
@@ -573,7 +573,7 @@ func runRollbackTargetRestart(t *testing.T, crash bool) time.Duration {
 		t.Fatal(err)
 	}
 	before := w.Counts().Acknowledged
-	waitFor(t, 10*time.Second, "production to take writes while the rollback target is down", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "production to take writes while the rollback target is down", func() (bool, error) {
 		return w.Counts().Acknowledged >= before+50, nil
 	})
 	_, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 500 * time.Millisecond})
@@ -689,7 +689,7 @@ func runConnectionCut(t *testing.T, cut time.Duration) time.Duration {
 	start := time.Now()
 	p.green.ExecT(t, "INSERT INTO shop.orders VALUES (904, 'while cut')")
 	var obs Observation
-	waitFor(t, 10*time.Second, "status not ready with the probe timing out", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "status not ready with the probe timing out", func() (bool, error) {
 		var err error
 		obs, err = Observe(t.Context(), ObserveRequest{Production: prod, Rollback: rb, ProbeTimeout: 300 * time.Millisecond})
 		return err == nil && !obs.Ready && obs.ProbeLagMS == nil && strings.Contains(strings.Join(obs.Reasons, "\n"), "probe"), err

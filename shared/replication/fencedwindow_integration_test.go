@@ -132,7 +132,7 @@ func TestIntegrationPositionWaitAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the rollback target to catch up", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the rollback target to catch up", func() (bool, error) {
 		rs, err := rb.ReplicaStatus(t.Context())
 		return err == nil && ComparePositions(rs.ExecutedPosition(), pos) >= 0, err
 	})
@@ -233,7 +233,7 @@ func TestIntegrationBurstThenStallDoesNotFence(t *testing.T) {
 	}
 	defer holder.Close()
 	w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 2, Rate: 200, FirstID: 1})
-	waitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the application's writes to be acknowledged", func() (bool, error) {
 		return w.Counts().Acknowledged >= 20, nil
 	})
 	if _, err := holder.ExecContext(t.Context(), "LOCK TABLES "+"shop.load_events READ"); err != nil {
@@ -307,7 +307,7 @@ func TestIntegrationRotationsUnderLoadComplete(t *testing.T) {
 	for i := 0; i < rounds; i++ {
 		app := apps[prod]
 		w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 4, Rate: 500, FirstID: nextID})
-		waitFor(t, 10*time.Second, "the load", func() (bool, error) { return w.Counts().Acknowledged >= 1000, nil })
+		sandbox.WaitFor(t, 10*time.Second, "the load", func() (bool, error) { return w.Counts().Acknowledged >= 1000, nil })
 		rep, err := Rollback(t.Context(), RollbackRequest{Production: servers[prod], Rollback: servers[rb], Execute: true,
 			PrivilegedWriters: PrivilegedAllow, Reverse: &ReverseOptions{}})
 		res := w.Stop()
@@ -320,7 +320,7 @@ func TestIntegrationRotationsUnderLoadComplete(t *testing.T) {
 			prod, rb = rb, prod
 		case rep.Outcome == OutcomeAborted:
 			aborted = append(aborted, rep.Reason)
-			waitFor(t, 10*time.Second, "replication to run again", func() (bool, error) {
+			sandbox.WaitFor(t, 10*time.Second, "replication to run again", func() (bool, error) {
 				rs, err := servers[rb].ReplicaStatus(t.Context())
 				return err == nil && rs.IOThreadRunning && rs.SQLThreadRunning, err
 			})

@@ -95,7 +95,7 @@ func TestIntegrationHeadroomAndTeardown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// MariaDB keeps a file until its binlog checkpoint is written.
-	waitFor(t, 10*time.Second, "the purge of "+h.File, func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "the purge of "+h.File, func() (bool, error) {
 		if _, err := greenDB.Exec("PURGE BINARY LOGS TO '" + cur.File + "'"); err != nil {
 			return false, err
 		}

@@ -3,7 +3,6 @@
 package replication
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -68,28 +67,10 @@ func connectDSN(t *testing.T, role, dsn string, d Dialect) *Server {
 	return srv
 }
 
-// waitFor polls cond every 20 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // waitRow waits until query returns want on db.
 func waitRow(t *testing.T, db *sql.DB, query, want string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("%q = %q", query, want), func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, fmt.Sprintf("%q = %q", query, want), func() (bool, error) {
 		var got sql.NullString
 		err := db.QueryRow(query).Scan(&got)
 		return err == nil && got.String == want, err

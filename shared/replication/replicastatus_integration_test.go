@@ -233,7 +233,7 @@ func TestIntegrationReplicaStatusFiltersDelaySkip(t *testing.T) {
 		}
 		return rs
 	}
-	waitFor(t, 10*time.Second, "replica running", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "replica running", func() (bool, error) {
 		rs := status()
 		return rs.IOThreadRunning && rs.SQLThreadRunning, nil
 	})
@@ -259,7 +259,7 @@ func TestIntegrationReplicaStatusFiltersDelaySkip(t *testing.T) {
 
 	// Filters and delay stay when it runs again.
 	replica.ExecT(t, "START SLAVE")
-	waitFor(t, 10*time.Second, "replica running again", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "replica running again", func() (bool, error) {
 		rs := status()
 		return rs.IOThreadRunning && rs.SQLThreadRunning, nil
 	})

@@ -52,7 +52,7 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 	for i := 1; i <= zeroLossCutovers; i++ {
 		app := apps[prod]
 		w := loadgen.Start(t.Context(), func() *sql.DB { return app }, loadgen.Options{Workers: 4, Rate: 1000, FirstID: nextID})
-		waitFor(t, 10*time.Second, "the load to be acknowledged 300 times", func() (bool, error) {
+		sandbox.WaitFor(t, 10*time.Second, "the load to be acknowledged 300 times", func() (bool, error) {
 			return w.Counts().Acknowledged >= 300, nil
 		})
 		// The load is paced: on 2 shared cores an unthrottled one can
@@ -68,7 +68,7 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 			t.Fatalf("cutover %d: %v\n%+v", i, err, rep)
 		}
 		// The application keeps trying the fenced old production for a moment.
-		waitFor(t, 10*time.Second, "writes after the fence to be rejected", func() (bool, error) {
+		sandbox.WaitFor(t, 10*time.Second, "writes after the fence to be rejected", func() (bool, error) {
 			return w.Counts().Rejected >= 4, nil
 		})
 		res := w.Stop()
@@ -103,7 +103,7 @@ func TestIntegrationRollbackZeroLossUnderLoad(t *testing.T) {
 	// Every write acknowledged over all cutovers is on the final production
 	// and, through the last --reverse, on its rollback target.
 	for _, side := range []*sandbox.Server{prod, rb} {
-		waitFor(t, 10*time.Second, fmt.Sprintf("all acknowledged writes on %s", side.Addr()), func() (bool, error) {
+		sandbox.WaitFor(t, 10*time.Second, fmt.Sprintf("all acknowledged writes on %s", side.Addr()), func() (bool, error) {
 			v, err := loadgen.Verify(t.Context(), side.DBT(t), loadgen.DefaultTable, all)
 			return err == nil && v.OK(), err
 		})

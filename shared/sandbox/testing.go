@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"testing"
+	"time"
 )
 
 // Require skips the test when mariadbd or mariadb-install-db is missing, or
@@ -77,6 +79,26 @@ func (s *Server) ExecT(t testing.TB, stmts ...string) {
 	for _, stmt := range stmts {
 		if _, err := conn.ExecContext(t.Context(), stmt); err != nil {
 			t.Fatalf("sandbox %s: %s: %v", s.Name, stmt, err)
+		}
+	}
+}
+
+// WaitFor polls cond every 20 ms until it holds, failing t when timeout
+// passes first (with what it waited for and cond's last error). TEST-ONLY:
+// it waits for a condition on the servers, never for a fixed time.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, err)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

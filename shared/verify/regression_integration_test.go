@@ -879,7 +879,7 @@ func TestIntegrationVerifyRefusesReplicationFilters(t *testing.T) {
 	}
 	// verify left replication alone (its IO thread may still be
 	// connecting after onTarget's START SLAVE).
-	waitFor(t, 10*time.Second, "replication running on the rollback target", func() (bool, error) {
+	sandbox.WaitFor(t, 10*time.Second, "replication running on the rollback target", func() (bool, error) {
 		rs, err := p.rb.ReplicaStatus(t.Context())
 		return err == nil && rs.IOThreadRunning && rs.SQLThreadRunning, err
 	})

@@ -59,24 +59,6 @@ func connect(t *testing.T, role string, s *sandbox.Server) *replication.Server {
 	return srv
 }
 
-// waitFor polls cond every 20 ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // onTarget runs statements on the rollback target with its replication
 // stopped around them, as a DBA fixing (or breaking) a row by hand would.
 func onTarget(t *testing.T, p *pair, stmts ...string) {
@@ -399,7 +381,7 @@ func TestIntegrationVerifyPausesOnLagThenResumes(t *testing.T) {
 		}
 	}
 	stop := churn(t, p.prodS.DBT(t), 5000)
-	waitFor(t, 20*time.Second, "the rollback target to fall 2 s behind", func() (bool, error) {
+	sandbox.WaitFor(t, 20*time.Second, "the rollback target to fall 2 s behind", func() (bool, error) {
 		rs, err := p.rb.ReplicaStatus(t.Context())
 		return err == nil && rs.SecondsBehind != nil && *rs.SecondsBehind >= 2, err
 	})
