@@ -248,7 +248,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, req RollbackRequest) (Rollb
 	rec, err := o.Store.Get(ctx, req.Deployment)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return refuse(fmt.Errorf("%w: no deployment %s in switchback's state table: configure never ran for it (check the id, and the region)", replication.ErrRefused, req.Deployment))
+		return refuse(unknownDeployment(req.Deployment))
 	case err != nil:
 		out.Outcome, out.Reason = RollbackFailed, err.Error()
 		return out, err
@@ -852,4 +852,10 @@ func short(s string) string {
 		return string(r[:notifyTextMax-1]) + "…"
 	}
 	return s
+}
+
+// unknownDeployment is the refusal of a manual request (rollback, verify)
+// naming a deployment the state table has no record of.
+func unknownDeployment(id string) error {
+	return fmt.Errorf("%w: no deployment %s in switchback's state table: configure never ran for it (check the id, and the region)", replication.ErrRefused, id)
 }

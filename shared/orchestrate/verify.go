@@ -187,7 +187,7 @@ func (o *Orchestrator) Verify(ctx context.Context, req VerifyRequest) (VerifyOut
 	rec, err := o.Store.Get(ctx, req.Deployment)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return refuse(fmt.Errorf("%w: no deployment %s in switchback's state table: configure never ran for it (check the id, and the region)", replication.ErrRefused, req.Deployment))
+		return refuse(unknownDeployment(req.Deployment))
 	case err != nil:
 		return refuse(err)
 	}
