@@ -200,7 +200,7 @@ func (s store) chunks(ctx context.Context, runID string) ([]chunkRecord, error) 
 	return out, rows.Err()
 }
 
-func (s store) saveChunk(ctx context.Context, runID string, c chunkRecord, now time.Time) error {
+func (s store) saveChunk(ctx context.Context, runID string, c chunkRecord) error {
 	var detail sql.NullString
 	if c.Difference != nil {
 		b, err := json.Marshal(c.Difference)
@@ -212,9 +212,6 @@ func (s store) saveChunk(ctx context.Context, runID string, c chunkRecord, now t
 	if _, err := s.db.ExecContext(ctx, "REPLACE INTO switchback.verify_chunk (run_id, table_name, seq, after_key, through_key, production_rows, rollback_rows, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"+marker,
 		runID, c.Table, c.Seq, encodeBound(c.After), encodeBound(c.Through), c.ProductionRows, c.RollbackRows, c.Result, detail); err != nil {
 		return fmt.Errorf("record chunk %d of %s: %w", c.Seq, c.Table, err)
-	}
-	if _, err := s.db.ExecContext(ctx, "UPDATE switchback.verify_run SET updated_at = ? WHERE id = ?"+marker, now, runID); err != nil {
-		return fmt.Errorf("record the run's progress: %w", err)
 	}
 	return nil
 }

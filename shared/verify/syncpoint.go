@@ -62,13 +62,6 @@ import (
 // settings) ends with them, and so does it when the process dies.
 type syncPoint struct {
 	prod, rb *sql.Conn // each inside its consistent snapshot
-	// lockHeld is how long production's table was locked: from LOCK
-	// TABLES sent to UNLOCK TABLES returned (waiting for the lock
-	// included).
-	lockHeld time.Duration
-	// pause bounds how long the rollback target's applier waited at the
-	// marker: from the last time F was seen not yet visible to the unlock.
-	pause time.Duration
 }
 
 // errLockTimeout means production's table lock (wait and hold) would have
@@ -194,7 +187,9 @@ func (v *verifier) takeSyncPoint(ctx context.Context, t *Table) (sp *syncPoint, 
 	if _, err := rbLock.ExecContext(ctx, "UNLOCK TABLES"+marker); err != nil {
 		return sp, fmt.Errorf("%s: unlock switchback.verify_marker: %w", rb, err)
 	}
-	sp.pause = time.Since(lastShort)
+	// The applier waited at the marker at most since F was last seen
+	// missing.
+	v.report.MaxPauseMS = max(v.report.MaxPauseMS, ms(time.Since(lastShort)))
 	return sp, nil
 }
 
@@ -245,8 +240,9 @@ func (v *verifier) lockAndMark(ctx context.Context, sp *syncPoint, t *Table, fen
 	})
 	err = v.markLocked(ctx, sp, lock, t, fence, mark)
 	stopped := watchdog.Stop()
-	sp.lockHeld = time.Since(start)
-	v.report.MaxLockMS = max(v.report.MaxLockMS, ms(sp.lockHeld))
+	// Locked from LOCK TABLES sent to UNLOCK TABLES returned, the wait for
+	// the lock included.
+	v.report.MaxLockMS = max(v.report.MaxLockMS, ms(time.Since(start)))
 	if !stopped || killed.Load() {
 		return fmt.Errorf("%w (%s): %s", errLockTimeout, v.req.MaxLock, t.FullName())
 	}

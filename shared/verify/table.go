@@ -67,7 +67,7 @@ func (v *verifier) table(ctx context.Context, prodT, rbT *Table, done []chunkRec
 			if err == nil {
 				seq++
 				rec.Seq = seq
-				err = v.writing(ctx, func() error { return v.store.saveChunk(ctx, v.runID, rec, time.Now().UTC()) })
+				err = v.writing(ctx, func() error { return v.store.saveChunk(ctx, v.runID, rec) })
 			}
 			if err != nil {
 				sp.close()
@@ -117,7 +117,6 @@ func (v *verifier) syncPoint(ctx context.Context, t *Table) (*syncPoint, error) 
 		sp, err := v.takeSyncPoint(ctx, t)
 		if err == nil {
 			v.report.SyncPoints++
-			v.report.MaxPauseMS = max(v.report.MaxPauseMS, ms(sp.pause))
 			return sp, nil
 		}
 		if !errors.Is(err, errLockTimeout) && !errors.Is(err, errSyncTimeout) {
